@@ -1,0 +1,223 @@
+/**
+ * Loops: named, listed fibers. diesel's `label()` and `print_greenlet_stacks`, on Effect fibers.
+ *
+ * Every conversation and every loop started through `ConnectedLoop` is registered while it runs, with a
+ * label, its kind, its connection and its parent, so `Loop.list` can answer "what is running and since
+ * when". `Loop.label(name)` names the running loop: the registry entry and the `loop` log annotation.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as References from "effect/References"
+import * as Connection from "./Connection.js"
+
+/**
+ * What a registered fiber is.
+ *
+ * @since 0.1.0
+ */
+export type Kind = "conversation" | "child" | "loop" | "keepAlive" | "service"
+
+/**
+ * A live registry entry.
+ *
+ * @since 0.1.0
+ */
+export interface Entry {
+  readonly id: number
+  label: string
+  readonly kind: Kind
+  readonly fiberId: number
+  readonly parentId: number | undefined
+  readonly connectionId: number | undefined
+  readonly peer: string | undefined
+  readonly startedAt: number
+  /** For keep-alive loops: how many times the body has ended and been restarted. */
+  deaths: number
+}
+
+/**
+ * A snapshot of a live loop, with its age.
+ *
+ * @since 0.1.0
+ */
+export interface Info {
+  readonly id: number
+  readonly label: string
+  readonly kind: Kind
+  readonly fiberId: number
+  readonly parentId: number | undefined
+  readonly connectionId: number | undefined
+  readonly peer: string | undefined
+  readonly ageMillis: number
+  readonly deaths: number
+}
+
+/**
+ * The set of live loops.
+ *
+ * @since 0.1.0
+ */
+export class Registry {
+  private nextId = 0
+  readonly entries = new Map<number, Entry>()
+
+  add(entry: Omit<Entry, "id">): Entry {
+    const full: Entry = { ...entry, id: ++this.nextId }
+    this.entries.set(full.id, full)
+    return full
+  }
+
+  delete(entry: Entry): void {
+    this.entries.delete(entry.id)
+  }
+
+  /** Live conversations only. */
+  get conversations(): number {
+    let n = 0
+    for (const entry of this.entries.values()) if (entry.kind === "conversation") n++
+    return n
+  }
+}
+
+const globalRegistry = new Registry()
+
+/**
+ * The registry loops are recorded in. One per process by default; provide another to isolate a test.
+ *
+ * @since 0.1.0
+ */
+export const CurrentRegistry = Context.Reference<Registry>("@diesel/core/Loop/Registry", {
+  defaultValue: () => globalRegistry
+})
+
+/**
+ * The registry entry of the running loop, if it was started through diesel.
+ *
+ * @since 0.1.0
+ */
+export const Current = Context.Reference<Entry | undefined>("@diesel/core/Loop/Current", {
+  defaultValue: () => undefined
+})
+
+/**
+ * Run `effect` as a registered loop of `kind`: listed by `list` while it runs, annotated in logs with its
+ * label, and the parent of loops it starts.
+ *
+ * @since 0.1.0
+ */
+export const track: {
+  (kind: Kind, label: string): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, kind: Kind, label: string): Effect.Effect<A, E, R>
+} = dual(
+  3,
+  <A, E, R>(effect: Effect.Effect<A, E, R>, kind: Kind, label: string): Effect.Effect<A, E, R> =>
+    Effect.withFiber((fiber) => {
+      const registry = fiber.getRef(CurrentRegistry)
+      const parent = fiber.getRef(Current)
+      const connection = fiber.getRef(Connection.Current)
+      const entry = registry.add({
+        label,
+        kind,
+        fiberId: fiber.id,
+        parentId: parent?.id,
+        connectionId: connection?.id,
+        peer: connection === undefined ? undefined : Connection.formatAddress(connection.remoteAddress),
+        startedAt: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
+        deaths: 0
+      })
+      return effect.pipe(
+        Effect.annotateLogs("loop", label),
+        Effect.provideService(Current, entry),
+        Effect.ensuring(Effect.sync(() => registry.delete(entry)))
+      )
+    })
+)
+
+/**
+ * Name the running loop: its registry entry and its `loop` log annotation from here on.
+ *
+ * @example
+ * ```ts
+ * import { Loop } from "@diesel/core"
+ * import { Effect } from "effect"
+ *
+ * const worker = Effect.gen(function* () {
+ *   yield* Loop.label("heartbeat")
+ *   yield* Effect.logInfo("started") // logged with loop=heartbeat
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const label = (name: string): Effect.Effect<void> =>
+  Effect.withFiber((fiber) => {
+    const entry = fiber.getRef(Current)
+    if (entry !== undefined) entry.label = name
+    const annotations = fiber.getRef(References.CurrentLogAnnotations)
+    fiber.setContext(Context.add(fiber.context, References.CurrentLogAnnotations, { ...annotations, loop: name }))
+    return Effect.void
+  })
+
+/**
+ * The label of the running loop, if it is registered.
+ *
+ * @since 0.1.0
+ */
+export const currentLabel: Effect.Effect<string | undefined> = Current.use((entry) => Effect.succeed(entry?.label))
+
+/**
+ * Every live loop and conversation, oldest first.
+ *
+ * @since 0.1.0
+ */
+export const list: Effect.Effect<ReadonlyArray<Info>> = Effect.withFiber((fiber) => {
+  const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  const out: Array<Info> = []
+  for (const entry of fiber.getRef(CurrentRegistry).entries.values()) {
+    out.push({
+      id: entry.id,
+      label: entry.label,
+      kind: entry.kind,
+      fiberId: entry.fiberId,
+      parentId: entry.parentId,
+      connectionId: entry.connectionId,
+      peer: entry.peer,
+      ageMillis: now - entry.startedAt,
+      deaths: entry.deaths
+    })
+  }
+  return Effect.succeed(out)
+})
+
+/**
+ * `list` as a table, one loop per line, children indented under their parents.
+ *
+ * @since 0.1.0
+ */
+export const render: Effect.Effect<string> = Effect.map(list, (infos) => {
+  const byParent = new Map<number | undefined, Array<Info>>()
+  const ids = new Set(infos.map((info) => info.id))
+  for (const info of infos) {
+    const parent = info.parentId !== undefined && ids.has(info.parentId) ? info.parentId : undefined
+    const siblings = byParent.get(parent) ?? []
+    siblings.push(info)
+    byParent.set(parent, siblings)
+  }
+  const lines: Array<string> = [`${infos.length} live loop(s)`]
+  const walk = (parent: number | undefined, depth: number): void => {
+    for (const info of byParent.get(parent) ?? []) {
+      const peer = info.peer === undefined ? "" : ` peer=${info.peer}`
+      const deaths = info.deaths > 0 ? ` deaths=${info.deaths}` : ""
+      lines.push(
+        `${"  ".repeat(depth)}#${info.id} ${info.kind} "${info.label}" fiber=${info.fiberId} age=${info.ageMillis}ms${peer}${deaths}`
+      )
+      walk(info.id, depth + 1)
+    }
+  }
+  walk(undefined, 0)
+  return lines.join("\n")
+})

@@ -1,0 +1,193 @@
+/**
+ * A conversation's bounded mailbox: the queue of datagrams (or any messages) waiting for its handler.
+ *
+ * Unlike `effect/Queue`, a reader can wait for "something is there" without taking it (`awaitItem`), and
+ * take synchronously (`poll`). That split is what lets `first` race a mailbox receive against a sleep
+ * or an event and consume nothing when the receive loses.
+ *
+ * When full, the mailbox follows its policy: `"dropNewest"` refuses the new message, `"dropOldest"`
+ * discards the oldest one, `"backpressure"` makes `offer` wait for room. Every message dropped is counted.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+
+/**
+ * What a full mailbox does with a new message.
+ *
+ * @since 0.1.0
+ */
+export type OverflowPolicy = "dropNewest" | "dropOldest" | "backpressure"
+
+type Resume = (effect: Effect.Effect<void, MailboxClosed>) => void
+
+/**
+ * Raised to readers once a closed mailbox is empty.
+ *
+ * @since 0.1.0
+ */
+export class MailboxClosed {
+  readonly _tag = "MailboxClosed"
+}
+
+const closedSignal = new MailboxClosed()
+const closedFailure: Effect.Effect<never, MailboxClosed> = Effect.fail(closedSignal)
+
+/**
+ * A bounded FIFO with non-consuming waits.
+ *
+ * @since 0.1.0
+ */
+export class Mailbox<A> {
+  private items: Array<A | undefined>
+  private head = 0
+  private count = 0
+  private readers: Array<Resume> = []
+  private writers: Array<Resume> = []
+  private closedFlag = false
+  /** Messages discarded because the mailbox was full. */
+  dropped = 0
+
+  constructor(
+    readonly capacity: number,
+    readonly policy: OverflowPolicy
+  ) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1)
+      throw new RangeError(`mailbox capacity must be >= 1, got ${capacity}`)
+    this.items = new Array(Math.min(capacity, 16))
+  }
+
+  /** Messages waiting. */
+  get size(): number {
+    return this.count
+  }
+
+  get isClosed(): boolean {
+    return this.closedFlag
+  }
+
+  /**
+   * Add a message without waiting. Returns `false` when it (or, with `"dropOldest"`, the oldest message)
+   * was dropped, or when the mailbox is closed. With `"backpressure"` a full mailbox refuses (use `offer`).
+   */
+  offerUnsafe(item: A): boolean {
+    if (this.closedFlag) return false
+    if (this.count === this.capacity) {
+      if (this.policy === "dropOldest") {
+        this.shift()
+        this.dropped++
+        this.push(item)
+        return false
+      }
+      this.dropped++
+      return false
+    }
+    this.push(item)
+    return true
+  }
+
+  /**
+   * Add a message. With `"backpressure"` it waits for room; with the dropping policies it never waits and
+   * succeeds with whether the message went in without a drop.
+   */
+  offer(item: A): Effect.Effect<boolean> {
+    if (this.policy !== "backpressure" || this.count < this.capacity || this.closedFlag) {
+      return Effect.succeed(this.offerUnsafe(item))
+    }
+    return Effect.suspend(() => this.waitForRoom()).pipe(
+      Effect.map(() => this.offerUnsafe(item)),
+      Effect.catch(() => Effect.succeed(false))
+    )
+  }
+
+  /** Take the oldest message, or `undefined` when empty. */
+  poll(): A | undefined {
+    if (this.count === 0) return undefined
+    const item = this.shift()
+    if (this.writers.length > 0) wakeAll(this.writers, Effect.void)
+    return item
+  }
+
+  /** Wait until a message is there (without taking it); fails with `MailboxClosed` once closed and empty. */
+  readonly awaitItem: Effect.Effect<void, MailboxClosed> = Effect.suspend(() => {
+    if (this.count > 0) return Effect.void
+    if (this.closedFlag) return closedFailure
+    return Effect.callback<void, MailboxClosed>((resume) => {
+      this.readers.push(resume)
+      return Effect.sync(() => remove(this.readers, resume))
+    })
+  })
+
+  /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
+  close(): void {
+    if (this.closedFlag) return
+    this.closedFlag = true
+    wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
+    wakeAll(this.writers, closedFailure)
+  }
+
+  /** Close and discard everything waiting. */
+  clear(): void {
+    this.items = new Array(1)
+    this.head = 0
+    this.count = 0
+    this.close()
+  }
+
+  private waitForRoom(): Effect.Effect<void, MailboxClosed> {
+    if (this.closedFlag) return closedFailure
+    if (this.count < this.capacity) return Effect.void
+    return Effect.callback<void, MailboxClosed>((resume) => {
+      this.writers.push(resume)
+      return Effect.sync(() => remove(this.writers, resume))
+    }).pipe(Effect.andThen(Effect.suspend(() => this.waitForRoom())))
+  }
+
+  private push(item: A): void {
+    if (this.count === this.items.length) this.grow()
+    this.items[(this.head + this.count) % this.items.length] = item
+    this.count++
+    if (this.readers.length > 0) wakeAll(this.readers, Effect.void)
+  }
+
+  private shift(): A | undefined {
+    const item = this.items[this.head]
+    this.items[this.head] = undefined
+    this.head = (this.head + 1) % this.items.length
+    this.count--
+    return item
+  }
+
+  private grow(): void {
+    const next = new Array<A | undefined>(Math.min(this.capacity, this.items.length * 2))
+    for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) % this.items.length]
+    this.items = next
+    this.head = 0
+  }
+}
+
+const wakeAll = (waiters: Array<Resume>, effect: Effect.Effect<void, MailboxClosed>): void => {
+  const woken = waiters.splice(0, waiters.length)
+  for (const resume of woken) resume(effect)
+}
+
+const remove = (waiters: Array<Resume>, resume: Resume): void => {
+  const index = waiters.indexOf(resume)
+  if (index >= 0) waiters.splice(index, 1)
+}
+
+/**
+ * Make a mailbox.
+ *
+ * @example
+ * ```ts
+ * import { Mailbox } from "@diesel/core"
+ * const mailbox = Mailbox.make<Uint8Array>({ capacity: 256, policy: "dropOldest" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = <A>(options: {
+  readonly capacity: number
+  readonly policy?: OverflowPolicy | undefined
+}): Mailbox<A> => new Mailbox<A>(options.capacity, options.policy ?? "dropNewest")
