@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export * as Application from "./Application.js"
 export * as ByteBuffer from "./ByteBuffer.js"
 export * as ConnectedLoop from "./ConnectedLoop.js"
 export * as Connection from "./Connection.js"
