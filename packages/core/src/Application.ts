@@ -82,7 +82,7 @@ export const whenDraining: Effect.Effect<void> = CurrentLifecycle.use((lifecycle
  */
 export interface Options<E> {
   /** Services to run for the lifetime of the application. */
-  readonly services?: ReadonlyArray<Layer.Layer<unknown, E>> | undefined
+  readonly services?: ReadonlyArray<Layer.Layer<never, E>> | undefined
   /** Loops to run for the lifetime of the application; they are interrupted at shutdown. */
   readonly loops?: ReadonlyArray<Effect.Effect<unknown, E>> | undefined
   /** Runs once every service is up; its failure fails the application. */

@@ -79,12 +79,13 @@ describe("Application", () => {
         child.on("exit", (code) => resume(Effect.succeed({ code, output })))
         return Effect.sync(() => child.kill("SIGKILL"))
       }).pipe(
-        Effect.map(({ code, output }) => {
+        Effect.tap(({ code, output }) => {
           const lines = output.trim().split("\n")
           expect(code).toBe(130)
           expect(lines[0]).toBe("ready")
           expect(lines.slice(1, 3).sort()).toEqual(["polite 1 finished", "polite 2 finished"])
           expect(lines.slice(3)).toEqual(["stubborn finalized", "service closed"])
+          return Effect.void
         })
       ),
     30_000
