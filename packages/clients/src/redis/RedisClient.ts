@@ -112,9 +112,12 @@ export type TransactionResult<A> = { readonly _tag: "Committed"; readonly result
  */
 export type Helpers = {
   readonly [K in keyof typeof Commands]: (
-    ...args: Parameters<(typeof Commands)[K]>
+    ...args: Args<(typeof Commands)[K]>
   ) => Effect.Effect<RedisCommand.Success<ReturnType<(typeof Commands)[K]>>, RedisError>
 }
+
+/** The parameters of a function, readonly rest parameters included. */
+type Args<F> = F extends (...args: infer P extends ReadonlyArray<unknown>) => unknown ? P : never
 
 /**
  * The client.

@@ -186,7 +186,7 @@ describe("Resp", () => {
         whole
       )
     },
-    { fastCheck: { numRuns: 300 } }
+    { arbitrary: { runs: 300 } }
   )
 
   /** Feed bytes and pull replies until the parser wants more or rejects them. */
@@ -216,7 +216,7 @@ describe("Resp", () => {
       for (let i = 0; i < bytes.length; i++) bytes[i] = rand(256)
       drive(bytes, { maxBulkLength: 1 << 20, maxAggregateLength: 1 << 16 })
     },
-    { fastCheck: { numRuns: 500 } }
+    { arbitrary: { runs: 500 } }
   )
 
   it.prop(
@@ -228,7 +228,7 @@ describe("Resp", () => {
       for (let m = 0; m < 1 + rand(4); m++) wire[rand(wire.length)] = rand(256)
       drive(wire)
     },
-    { fastCheck: { numRuns: 500 } }
+    { arbitrary: { runs: 500 } }
   )
 
   it("rejects hostile inputs with typed errors", () => {
