@@ -259,8 +259,9 @@ export class Driver {
     const waiter = this.writerWaiter
     if (waiter !== undefined && this.ready) {
       this.writerWaiter = undefined
-      // Resume on the next scheduler round, so that every command issued in this one joins the write.
-      waiter(Effect.yieldNow)
+      // Resume once the current synchronous run is over (a microtask, not a timer), so that every
+      // command issued in it joins the same write.
+      queueMicrotask(() => waiter(Effect.void))
     }
   }
 
