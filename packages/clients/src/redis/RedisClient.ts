@@ -29,7 +29,7 @@ import type * as Scope from "effect/Scope"
 import * as Commands from "./Commands.js"
 import * as Driver from "./internal/driver.js"
 import * as RedisCommand from "./RedisCommand.js"
-import { type RedisError, RedisReplyError, RedisUnexpectedReply } from "./RedisError.js"
+import { RedisConnectionError, type RedisError, RedisReplyError, RedisUnexpectedReply } from "./RedisError.js"
 import type * as RedisScript from "./RedisScript.js"
 import * as Resp from "./Resp.js"
 
@@ -183,6 +183,7 @@ export const resolveOptions = (options: Options): Driver.DriverOptions => {
   if (options.url !== undefined) {
     const url = new URL(options.url)
     if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+      // Reported by `make` as a ConnectFailed error.
       throw new Error(`unsupported Redis URL scheme ${url.protocol}`)
     }
     if (url.hostname !== "") host = url.hostname.replace(/^\[(.*)\]$/, "$1")
@@ -312,7 +313,10 @@ const bindHelpers = (execute: RedisConnection["execute"]): Helpers => {
  * @since 0.1.0
  */
 export const make = Effect.fn("RedisClient.make")(function* (options: Options) {
-  const resolved = resolveOptions(options)
+  const resolved = yield* Effect.try({
+    try: () => resolveOptions(options),
+    catch: (cause) => new RedisConnectionError({ reason: "ConnectFailed", address: options.url ?? "", cause })
+  })
   const shared = yield* Driver.make(resolved)
   const dedicatedOptions: Driver.DriverOptions = { ...resolved, reconnect: false }
   const pool = yield* Pool.makeWithTTL({

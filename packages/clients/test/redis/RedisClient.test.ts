@@ -391,6 +391,13 @@ describe("RedisClient connection loss", () => {
   })
 
   layer(RedisServer.layer(), { timeout: 30_000, excludeTestServices: true })("refused", (it) => {
+    it.effect("a malformed URL is a typed error", () =>
+      Effect.gen(function* () {
+        const error = failureOf(yield* Effect.exit(Effect.scoped(RedisClient.make({ url: "http://nope" }))))
+        assert.strictEqual(error?._tag, "RedisConnectionError")
+      })
+    )
+
     it.effect("a layer that cannot connect fails with ConnectFailed", () =>
       Effect.gen(function* () {
         const server = yield* RedisServer.RedisServer
