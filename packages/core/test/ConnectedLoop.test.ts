@@ -267,7 +267,7 @@ describe("Loop", () => {
             yield* Loop.label("session")
             yield* ConnectedLoop.forkChild(Effect.never, { label: "pinger" })
             yield* ready.open
-            yield* Effect.never
+            return yield* Effect.never
           })
         ).pipe(Effect.provideService(Loop.CurrentRegistry, registry))
       )
