@@ -296,9 +296,13 @@ export interface Child {
 
 const tsxLoader = import.meta.resolve("tsx")
 
+/** The parent's `--conditions` flags, so a child resolves `@diesel/*` (source or dist) as its parent does. */
+const conditions = (): ReadonlyArray<string> =>
+  process.execArgv.filter((flag) => flag.startsWith("--conditions") || flag === "-C")
+
 /**
  * Start `script` (a `.ts` file; a path or `file:` URL, usually `new URL("./x-child.ts", import.meta.url)`)
- * in a child Node process with tsx, `--expose-gc` and the `@diesel/source` condition, and wait until it
+ * in a child Node process with tsx, `--expose-gc` and this process's `--conditions`, and wait until it
  * called `serveChild`. The child's stdout and stderr go to this process's stderr.
  *
  * @since 0.1.0
@@ -310,7 +314,7 @@ export const startChild = (
   const path = typeof script === "string" ? script : fileURLToPath(script)
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--expose-gc", "--conditions=@diesel/source", "--import", tsxLoader, path, ...(options?.args ?? [])],
+    ["--expose-gc", ...conditions(), "--import", tsxLoader, path, ...(options?.args ?? [])],
     { stdio: ["ignore", "pipe", "pipe", "ipc"], env: { ...process.env, ...options?.env } }
   )
   child.stdout?.pipe(process.stderr)
