@@ -30,16 +30,31 @@ const peer = NetAddress.inetAddressFromIpStringUnsafe("127.0.0.1", 40_000)
 const message: DatagramSocket.Datagram = { payload: new Uint8Array(32), address: peer }
 const local = NetAddress.inetAddressFromIpStringUnsafe("127.0.0.1", 9_000)
 
-/** A datagram connection with nothing behind it but its mailbox: what a UDP transport builds per peer. */
-const memoryConnection = (mailbox: Mailbox.Mailbox<DatagramSocket.Datagram>): Connection.Connection => ({
-  id: Connection.allocateId(),
-  transport: "memory",
-  localAddress: local,
-  remoteAddress: peer,
-  input: { _tag: "DatagramInput", mailbox },
-  send: () => Effect.void,
-  close: Effect.sync(() => mailbox.close())
-})
+/**
+ * A datagram connection with nothing behind it but its mailbox: what a UDP transport builds per peer.
+ * A class, not an object literal: tsx (which runs this file) wraps every named closure in a `__name`
+ * call that gives it a property array, and that would be charged to each conversation.
+ */
+class MemoryConnection implements Connection.Connection {
+  readonly id = Connection.allocateId()
+  readonly transport = "memory"
+  readonly localAddress = local
+  readonly remoteAddress = peer
+  readonly input: Connection.DatagramInput
+  readonly close: Effect.Effect<void>
+
+  constructor(mailbox: Mailbox.Mailbox<DatagramSocket.Datagram>) {
+    this.input = { _tag: "DatagramInput", mailbox }
+    this.close = Effect.sync(() => mailbox.close())
+  }
+
+  send(): Effect.Effect<void, Connection.SendError> {
+    return Effect.void
+  }
+}
+
+const memoryConnection = (mailbox: Mailbox.Mailbox<DatagramSocket.Datagram>): Connection.Connection =>
+  new MemoryConnection(mailbox)
 
 const newMailbox = (policy: Mailbox.OverflowPolicy) =>
   Mailbox.make<DatagramSocket.Datagram>({ capacity: CAPACITY, policy })
