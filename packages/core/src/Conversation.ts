@@ -49,6 +49,11 @@ class ConversationImpl implements Conversation {
   release(): void {
     if (--this.owners === 0) Deferred.doneUnsafe(this.done, Exit.void)
   }
+
+  /** Every owner has released it. */
+  get released(): boolean {
+    return this.owners === 0
+  }
 }
 
 /**
@@ -110,10 +115,14 @@ const finish = <A, E>(
   label: string,
   exit: Exit.Exit<A, E>,
   restore: <X, XE, XR>(effect: Effect.Effect<X, XE, XR>) => Effect.Effect<X, XE, XR>
-): Effect.Effect<End> =>
-  Effect.gen(function* () {
-    conversation.release()
-    const end = endOf(exit)
+): Effect.Effect<End> => {
+  conversation.release()
+  const end = endOf(exit)
+  // the common case, a handler that returned with no other owner left: no waiting, nothing to report
+  if (end._tag === "Completed" && conversation.released) {
+    return Effect.as(Effect.andThen(Scope.close(conversation.scope, Exit.void), conversation.connection.close), end)
+  }
+  return Effect.gen(function* () {
     if (end._tag === "Failed") {
       yield* Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
     }
@@ -123,3 +132,4 @@ const finish = <A, E>(
     yield* conversation.connection.close
     return Exit.isSuccess(waited) ? end : interrupted
   })
+}
