@@ -49,6 +49,13 @@ export interface Benchmark {
 export const OURS = "diesel"
 
 /**
+ * Whether `subject` is ours: `"diesel"`, or a label starting with it (`"diesel UDPConnection"`).
+ *
+ * @since 0.1.0
+ */
+export const isOurs = (subject: string): boolean => subject === OURS || subject.startsWith(`${OURS} `)
+
+/**
  * One contender of a case: `run` performs one round and returns its figure (a rate, a size, ...).
  *
  * @since 0.1.0

@@ -17,7 +17,7 @@ import os from "node:os"
 import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { type Benchmark, canCollectGarbage, format, log, now, OURS, type Row, ratio } from "./Harness.js"
+import { type Benchmark, canCollectGarbage, format, isOurs, log, now, OURS, type Row, ratio } from "./Harness.js"
 
 /** Benchmark modules, in run order; a module that does not exist (yet) is skipped. */
 const modules = ["./core.ts", "./udp.ts", "./tcp.ts", "./redis.ts", "./dns.ts", "./sim.ts"]
@@ -84,7 +84,7 @@ const errorText = (error: unknown): string =>
   error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(error)
 
 const ratioText = (row: Row, ours: Row | undefined): string => {
-  if (ours === undefined || row.subject === OURS) return ""
+  if (ours === undefined || isOurs(row.subject)) return ""
   const r = ratio(ours.value, row.value)
   return Number.isFinite(r) ? `${r.toFixed(2)}x` : "n/a"
 }
@@ -100,7 +100,7 @@ const table = (outcome: Outcome): string => {
   const cases = [...new Set(outcome.rows.map((row) => row.case))]
   for (const name of cases) {
     const caseRows = outcome.rows.filter((row) => row.case === name)
-    const ours = caseRows.find((row) => row.subject === OURS)
+    const ours = caseRows.find((row) => isOurs(row.subject))
     caseRows.forEach((row, index) => {
       const caseCell = index === 0 ? `${name} ${row.higherIsBetter ? "↑" : "↓"}` : ""
       lines.push(`| ${caseCell} | ${row.subject} | ${format(row.value)} | ${row.unit} | ${ratioText(row, ours)} |`)
@@ -170,8 +170,8 @@ if (only !== undefined) {
 
 const ratios = outcomes.flatMap((outcome) =>
   outcome.rows.flatMap((row) => {
-    const ours = outcome.rows.find((r) => r.case === row.case && r.subject === OURS)
-    if (ours === undefined || row.subject === OURS) return []
+    const ours = outcome.rows.find((r) => r.case === row.case && isOurs(r.subject))
+    if (ours === undefined || isOurs(row.subject)) return []
     return [{ benchmark: outcome.name, case: row.case, baseline: row.subject, ratio: ratio(ours.value, row.value) }]
   })
 )
