@@ -29,8 +29,31 @@ export interface Conversation {
   /** Loops started with `ConnectedLoop.fork` live in this scope. */
   readonly scope: Scope.Scope
   /** Add an owner: the conversation stays open until every owner has released it. */
-  readonly retain: () => void
-  readonly release: () => void
+  retain(): void
+  release(): void
+}
+
+class ConversationImpl implements Conversation {
+  private owners = 1
+  readonly done = Deferred.makeUnsafe<void>()
+
+  constructor(
+    readonly connection: Connection.Connection,
+    readonly scope: Scope.Closeable
+  ) {}
+
+  retain(): void {
+    this.owners++
+  }
+
+  release(): void {
+    if (--this.owners === 0) Deferred.doneUnsafe(this.done, Exit.void)
+  }
+
+  /** Every owner has released it. */
+  get released(): boolean {
+    return this.owners === 0
+  }
 }
 
 /**
@@ -74,35 +97,39 @@ export const run = <A, E, R>(
   options?: { readonly label?: string | undefined }
 ): Effect.Effect<End, never, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      const scope = yield* Scope.make()
-      const done = Deferred.makeUnsafe<void>()
-      let owners = 1
-      const conversation: Conversation = {
-        connection,
-        scope,
-        retain: () => {
-          owners++
-        },
-        release: () => {
-          if (--owners === 0) Deferred.doneUnsafe(done, Exit.void)
-        }
-      }
+    Effect.suspend(() => {
+      const conversation = new ConversationImpl(connection, Scope.makeUnsafe())
       const label = options?.label ?? `${connection.transport} ${Connection.formatAddress(connection.remoteAddress)}`
-      const exit = yield* restore(handler).pipe(
-        Loop.track("conversation", label),
-        Effect.provideService(Current, conversation),
-        Effect.provideService(Connection.Current, connection),
-        Effect.exit
-      )
-      conversation.release()
-      const end = endOf(exit)
-      if (end._tag === "Failed") {
-        yield* Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
-      }
-      const waited = end._tag === "Interrupted" ? Exit.void : yield* Effect.exit(restore(Deferred.await(done)))
-      yield* Scope.close(scope, Exit.void)
-      yield* connection.close
-      return Exit.isSuccess(waited) ? end : interrupted
+      // one context update for the registry entry, the log annotation and both current references
+      const tracked = Loop.trackWith(restore(handler), "conversation", label, {
+        connection,
+        context: (context) => Context.add(Context.add(context, Current, conversation), Connection.Current, connection)
+      })
+      return Effect.flatMap(Effect.exit(tracked), (exit) => finish(conversation, label, exit, restore))
     })
   )
+
+/** After the handler: wait for the other owners, close the scope and the connection, report the end. */
+const finish = <A, E>(
+  conversation: ConversationImpl,
+  label: string,
+  exit: Exit.Exit<A, E>,
+  restore: <X, XE, XR>(effect: Effect.Effect<X, XE, XR>) => Effect.Effect<X, XE, XR>
+): Effect.Effect<End> => {
+  conversation.release()
+  const end = endOf(exit)
+  // the common case, a handler that returned with no other owner left: no waiting, nothing to report
+  if (end._tag === "Completed" && conversation.released) {
+    return Effect.as(Effect.andThen(Scope.close(conversation.scope, Exit.void), conversation.connection.close), end)
+  }
+  return Effect.gen(function* () {
+    if (end._tag === "Failed") {
+      yield* Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
+    }
+    const waited =
+      end._tag === "Interrupted" ? Exit.void : yield* Effect.exit(restore(Deferred.await(conversation.done)))
+    yield* Scope.close(conversation.scope, Exit.void)
+    yield* conversation.connection.close
+    return Exit.isSuccess(waited) ? end : interrupted
+  })
+}

@@ -8,9 +8,15 @@
  * When full, the mailbox follows its policy: `"dropNewest"` refuses the new message, `"dropOldest"`
  * discards the oldest one, `"backpressure"` makes `offer` wait for room. Every message dropped is counted.
  *
+ * Waiting readers (and writers) are woken through the Effect scheduler, as `effect/Queue` does, not
+ * inside `offerUnsafe`/`poll`: the producer keeps running and a reader that wakes finds every message
+ * offered meanwhile, instead of running nested in the producer's call once per message.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Scheduler from "effect/Scheduler"
 
 /**
  * What a full mailbox does with a new message.
@@ -32,6 +38,28 @@ export class MailboxClosed {
 
 const closedSignal = new MailboxClosed()
 const closedFailure: Effect.Effect<never, MailboxClosed> = Effect.fail(closedSignal)
+const succeedTrue: Effect.Effect<boolean> = Exit.succeed(true)
+const succeedFalse: Effect.Effect<boolean> = Exit.succeed(false)
+
+/** One dispatcher per scheduler, shared by every mailbox: wake-ups of one tick run in one batch. */
+const dispatchers = new WeakMap<Scheduler.Scheduler, Scheduler.SchedulerDispatcher>()
+let lastScheduler: Scheduler.Scheduler | undefined
+let lastDispatcher: Scheduler.SchedulerDispatcher | undefined
+
+const dispatcherOf = (scheduler: Scheduler.Scheduler): Scheduler.SchedulerDispatcher => {
+  if (scheduler === lastScheduler && lastDispatcher !== undefined) return lastDispatcher
+  let dispatcher = dispatchers.get(scheduler)
+  if (dispatcher === undefined) {
+    dispatcher = scheduler.makeDispatcher()
+    dispatchers.set(scheduler, dispatcher)
+  }
+  lastScheduler = scheduler
+  lastDispatcher = dispatcher
+  return dispatcher
+}
+
+const WAKE_READERS = 1
+const WAKE_WRITERS = 2
 
 /**
  * A bounded FIFO with non-consuming waits.
@@ -42,8 +70,13 @@ export class Mailbox<A> {
   private items: Array<A | undefined>
   private head = 0
   private count = 0
-  private readers: Array<Resume> = []
-  private writers: Array<Resume> = []
+  // allocated on first wait: most mailboxes of idle conversations never have a writer waiting
+  private readers: Array<Resume> | undefined = undefined
+  private writers: Array<Resume> | undefined = undefined
+  /** The dispatcher of the schedulers the waiters run on; set when one starts waiting. */
+  private dispatcher: Scheduler.SchedulerDispatcher | undefined = undefined
+  /** `WAKE_READERS | WAKE_WRITERS` bits of a wake-up already scheduled. */
+  private wakePending = 0
   private closedFlag = false
   /** Messages discarded because the mailbox was full. */
   dropped = 0
@@ -54,7 +87,7 @@ export class Mailbox<A> {
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError(`mailbox capacity must be >= 1, got ${capacity}`)
-    this.items = new Array(Math.min(capacity, 16))
+    this.items = new Array(Math.min(capacity, 4))
   }
 
   /** Messages waiting. */
@@ -92,11 +125,11 @@ export class Mailbox<A> {
    */
   offer(item: A): Effect.Effect<boolean> {
     if (this.policy !== "backpressure" || this.count < this.capacity || this.closedFlag) {
-      return Effect.succeed(this.offerUnsafe(item))
+      return this.offerUnsafe(item) ? succeedTrue : succeedFalse
     }
     return Effect.suspend(() => this.waitForRoom()).pipe(
       Effect.map(() => this.offerUnsafe(item)),
-      Effect.orElseSucceed(() => false)
+      Effect.catch(() => succeedFalse)
     )
   }
 
@@ -104,26 +137,40 @@ export class Mailbox<A> {
   poll(): A | undefined {
     if (this.count === 0) return undefined
     const item = this.shift()
-    if (this.writers.length > 0) wakeAll(this.writers, Effect.void)
+    if (this.writers !== undefined && this.writers.length > 0) this.scheduleWake(WAKE_WRITERS)
     return item
   }
 
   /** Wait until a message is there (without taking it); fails with `MailboxClosed` once closed and empty. */
-  readonly awaitItem: Effect.Effect<void, MailboxClosed> = Effect.suspend(() => {
-    if (this.count > 0) return Effect.void
-    if (this.closedFlag) return closedFailure
-    return Effect.callback<void, MailboxClosed>((resume) => {
-      this.readers.push(resume)
-      return Effect.sync(() => remove(this.readers, resume))
+  get awaitItem(): Effect.Effect<void, MailboxClosed> {
+    return Effect.suspend(() => {
+      if (this.count > 0) return Effect.void
+      if (this.closedFlag) return closedFailure
+      const mailbox = this
+      return Effect.callback<void, MailboxClosed>(function (resume) {
+        mailbox.dispatcher = dispatcherOf(this)
+        if (mailbox.readers === undefined) mailbox.readers = []
+        const readers = mailbox.readers
+        readers.push(resume)
+        return Effect.sync(() => remove(readers, resume))
+      })
     })
-  })
+  }
+
+  /**
+   * Wake every reader waiting in `awaitItem` without adding a message, so that it polls again. A transport
+   * uses it to deliver something that is not a message (an error report) to a waiting receive.
+   */
+  notify(): void {
+    if (this.readers !== undefined && this.readers.length > 0) this.scheduleWake(WAKE_READERS)
+  }
 
   /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
-    wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
-    wakeAll(this.writers, closedFailure)
+    if (this.readers !== undefined) wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
+    if (this.writers !== undefined) wakeAll(this.writers, closedFailure)
   }
 
   /** Close and discard everything waiting. */
@@ -137,9 +184,13 @@ export class Mailbox<A> {
   private waitForRoom(): Effect.Effect<void, MailboxClosed> {
     if (this.closedFlag) return closedFailure
     if (this.count < this.capacity) return Effect.void
-    return Effect.callback<void, MailboxClosed>((resume) => {
-      this.writers.push(resume)
-      return Effect.sync(() => remove(this.writers, resume))
+    const mailbox = this
+    return Effect.callback<void, MailboxClosed>(function (resume) {
+      mailbox.dispatcher = dispatcherOf(this)
+      if (mailbox.writers === undefined) mailbox.writers = []
+      const writers = mailbox.writers
+      writers.push(resume)
+      return Effect.sync(() => remove(writers, resume))
     }).pipe(Effect.andThen(Effect.suspend(() => this.waitForRoom())))
   }
 
@@ -147,7 +198,31 @@ export class Mailbox<A> {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (this.readers.length > 0) wakeAll(this.readers, Effect.void)
+    if (this.readers !== undefined && this.readers.length > 0) this.scheduleWake(WAKE_READERS)
+  }
+
+  /** Wake the waiting readers or writers on the scheduler's next batch; they check again when they run. */
+  private scheduleWake(which: number): void {
+    if ((this.wakePending & which) !== 0) return
+    const dispatcher = this.dispatcher
+    if (dispatcher === undefined) {
+      this.wake(which)
+      return
+    }
+    const first = this.wakePending === 0
+    this.wakePending |= which
+    if (first) {
+      dispatcher.scheduleTask(() => {
+        const pending = this.wakePending
+        this.wakePending = 0
+        this.wake(pending)
+      }, 0)
+    }
+  }
+
+  private wake(which: number): void {
+    if ((which & WAKE_READERS) !== 0 && this.readers !== undefined) wakeAll(this.readers, Effect.void)
+    if ((which & WAKE_WRITERS) !== 0 && this.writers !== undefined) wakeAll(this.writers, Effect.void)
   }
 
   private shift(): A | undefined {
@@ -167,6 +242,13 @@ export class Mailbox<A> {
 }
 
 const wakeAll = (waiters: Array<Resume>, effect: Effect.Effect<void, MailboxClosed>): void => {
+  // the common case is one reader: no copy
+  if (waiters.length === 1) {
+    const resume = waiters[0]
+    waiters.length = 0
+    if (resume !== undefined) resume(effect)
+    return
+  }
   const woken = waiters.splice(0, waiters.length)
   for (const resume of woken) resume(effect)
 }
