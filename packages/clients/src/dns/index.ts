@@ -1,0 +1,8 @@
+/**
+ * `@diesel/clients/dns`: a DNS resolver over UDP and TCP, its message codec, and a small authoritative answerer.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Message from "./Message.js"
