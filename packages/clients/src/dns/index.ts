@@ -6,3 +6,11 @@
 
 /** @since 0.1.0 */
 export * as Message from "./Message.js"
+/** @since 0.1.0 */
+export * as ResolveError from "./ResolveError.js"
+/** @since 0.1.0 */
+export * as Resolver from "./Resolver.js"
+/** @since 0.1.0 */
+export * as ResolverCache from "./ResolverCache.js"
+/** @since 0.1.0 */
+export * as ResolverConfig from "./ResolverConfig.js"

@@ -5,13 +5,15 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Dgram from "node:dgram"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 
@@ -27,6 +29,8 @@ export interface KnotServer {
 
 /** Number of A records at `big` (about 4.8 KB: truncated over UDP even with EDNS 4096). */
 export const bigCount = 300
+/** Number of A records at `medium` (about 700 bytes: over 512, so it needs EDNS to fit in one datagram). */
+export const mediumCount = 40
 /** Number of TXT records of 200 bytes at `bigtxt`. */
 export const bigTxtCount = 40
 /** The TXT longer than 255 bytes at `longtxt` (split into 255 + rest in the zone). */
@@ -74,6 +78,7 @@ export const exampleZone = (): string => {
     "sip2 IN A 10.0.0.52",
     "*.wild IN A 10.1.0.1"
   ]
+  for (let i = 0; i < mediumCount; i++) lines.push(`medium IN A 10.3.0.${i + 1}`)
   for (let i = 0; i < bigCount; i++) lines.push(`big IN A 10.2.${Math.floor(i / 250)}.${(i % 250) + 1}`)
   for (let i = 0; i < bigTxtCount; i++) lines.push(`bigtxt IN TXT "${String(i).padStart(3, "0")}${"t".repeat(197)}"`)
   return `${lines.join("\n")}\n`
@@ -239,6 +244,7 @@ export const make: Effect.Effect<KnotServer, KnotError, Scope.Scope> = Effect.ge
   )
   yield* Effect.tryPromise({
     try: async () => {
+      await mkdir(join(directory, "knot"))
       await writeFile(join(directory, "example.test.zone"), exampleZone())
       await writeFile(join(directory, "127.in-addr.arpa.zone"), reverseZone())
     },
@@ -255,3 +261,11 @@ export const make: Effect.Effect<KnotServer, KnotError, Scope.Scope> = Effect.ge
   }).pipe(Effect.retry({ times: 3 }))
   return { host: "127.0.0.1", port, address: `127.0.0.1:${port}`, directory }
 })
+
+/**
+ * The knot server as a service, for `layer(...)` in tests.
+ */
+export class Knot extends Context.Service<Knot, KnotServer>()("test/KnotServer") {}
+
+/** Starts one knot for the layer's lifetime. */
+export const layer: Layer.Layer<Knot, KnotError> = Layer.effect(Knot, make)
