@@ -101,7 +101,7 @@ layer(Layer.provideMerge(ResolverOnKnot, KnotServer.layer), { timeout: "30 secon
           )
         ).toEqual(
           sortBy(
-            nodeCaa.map(({ type: _type, ...fields }) => fields),
+            nodeCaa.map((r) => Object.fromEntries(Object.entries(r).filter(([key]) => key !== "type"))),
             (r) => JSON.stringify(r)
           )
         )
