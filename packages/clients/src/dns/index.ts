@@ -5,6 +5,8 @@
  */
 
 /** @since 0.1.0 */
+export * as Authority from "./Authority.js"
+/** @since 0.1.0 */
 export * as Message from "./Message.js"
 /** @since 0.1.0 */
 export * as ResolveError from "./ResolveError.js"
