@@ -85,6 +85,8 @@ export interface Stats extends Transport.Stats {
   cacheMisses: number
   /** Queries that joined an identical query already in flight. */
   coalesced: number
+  /** Entries in the cache now. */
+  cacheSize: number
 }
 
 /**
@@ -158,7 +160,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       queriesPerSocket: config.queriesPerSocket
     })
     const targets = config.nameservers.map(Transport.target)
-    const stats: Stats = Object.assign(transport.stats, { cacheHits: 0, cacheMisses: 0, coalesced: 0 })
+    const stats: Stats = Object.assign(transport.stats, { cacheHits: 0, cacheMisses: 0, coalesced: 0, cacheSize: 0 })
     const cache = config.cache === false ? undefined : ResolverCache.make<CacheValue>(config.cache)
     const inflight = new Map<string, Deferred.Deferred<Answer, ResolveError>>()
     let next = 0
@@ -469,7 +471,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       lookup: (host, options) => Effect.withSpan(lookup(host, options), "Resolver.lookup", { attributes: { host } }),
       reverse: (address) => Effect.withSpan(reverse(address), "Resolver.reverse", { attributes: { address } }),
       query: (name, type) => query(name, typeof type === "number" ? type : Message.TypeCode[type]),
-      stats: () => ({ ...stats }),
+      stats: () => ({ ...stats, cacheSize: cache?.size() ?? 0 }),
       ports: transport.ports,
       clearCache: Effect.sync(() => cache?.clear())
     }
