@@ -9,6 +9,8 @@ export * as Authority from "./Authority.js"
 /** @since 0.1.0 */
 export * as Message from "./Message.js"
 /** @since 0.1.0 */
+export * as NetDns from "./NetDns.js"
+/** @since 0.1.0 */
 export * as ResolveError from "./ResolveError.js"
 /** @since 0.1.0 */
 export * as Resolver from "./Resolver.js"
