@@ -645,6 +645,58 @@ export const encode = (message: Message): Result.Result<Uint8Array, EncodeError>
   }
 }
 
+/**
+ * The wire bytes of a one-question query with ID 0 (the caller sets the ID in the first two bytes): `encode`
+ * of `query(...)`, faster for the common case of a plain ASCII name.
+ *
+ * @since 0.1.0
+ */
+export const encodeQuery = (options: {
+  readonly name: string
+  readonly type: number
+  readonly recursionDesired?: boolean | undefined
+  readonly udpPayloadSize?: number | undefined
+}): Result.Result<Uint8Array, EncodeError> => {
+  const name = options.name
+  const plain = /^[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?$/.test(name) && name.length <= 253
+  if (!plain) {
+    return encode(query({ id: 0, ...options }))
+  }
+  const relative = name.endsWith(".") ? name.slice(0, -1) : name
+  const edns = options.udpPayloadSize !== undefined
+  const bytes = new Uint8Array(12 + relative.length + 2 + 4 + (edns ? 11 : 0))
+  bytes[2] = options.recursionDesired === false ? 0 : 1
+  bytes[5] = 1
+  if (edns) bytes[11] = 1
+  let lengthAt = 12
+  let at = 13
+  for (let i = 0; i < relative.length; i++) {
+    const code = relative.charCodeAt(i)
+    if (code === 0x2e) {
+      bytes[lengthAt] = at - lengthAt - 1
+      lengthAt = at
+    } else {
+      bytes[at] = code
+    }
+    at++
+  }
+  bytes[lengthAt] = at - lengthAt - 1
+  at++ // the root label
+  bytes[at++] = options.type >> 8
+  bytes[at++] = options.type & 0xff
+  bytes[at++] = 0
+  bytes[at++] = ClassIN
+  if (edns) {
+    const size = options.udpPayloadSize ?? 512
+    // Root owner, type OPT, class = payload size, TTL 0, no options.
+    bytes[at + 1] = 0
+    bytes[at + 2] = TypeCode.OPT
+    bytes[at + 3] = size >> 8
+    bytes[at + 4] = size & 0xff
+  }
+  return Result.succeed(bytes)
+}
+
 // -----------------------------------------------------------------------------
 // Decoder
 // -----------------------------------------------------------------------------

@@ -157,7 +157,8 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
     const transport = yield* Transport.make({
       families,
       size: config.udpSockets,
-      queriesPerSocket: config.queriesPerSocket
+      queriesPerSocket: config.queriesPerSocket,
+      timeout: config.timeout
     })
     const targets = config.nameservers.map(Transport.target)
     const stats: Stats = Object.assign(transport.stats, { cacheHits: 0, cacheMisses: 0, coalesced: 0, cacheSize: 0 })
@@ -185,9 +186,9 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       )
 
     const encodeQuery = (name: string, type: number, edns: boolean) =>
-      Message.encode(
-        Message.query({ id: 0, name, type, udpPayloadSize: edns ? config.ednsPayloadSize : undefined })
-      ).pipe(Result.mapError((error) => new BadName({ name, detail: error.detail })))
+      Message.encodeQuery({ name, type, udpPayloadSize: edns ? config.ednsPayloadSize : undefined }).pipe(
+        Result.mapError((error) => new BadName({ name, detail: error.detail }))
+      )
 
     const query = (name: string, type: number): Effect.Effect<Exchanged, ResolveError> =>
       Effect.gen(function* () {
@@ -396,13 +397,11 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
 
     const resolve = <T extends Message.RecordType>(name: string, type: T): Effect.Effect<Answer<T>, ResolveError> =>
       Effect.gen(function* () {
-        const labels = Message.nameToLabels(name)
-        if (Result.isFailure(labels) || name === "" || name === ".") {
-          return yield* Effect.fail(
-            new BadName({ name, detail: Result.isFailure(labels) ? labels.failure.detail : "empty name" })
-          )
-        }
+        // Other malformed names fail with BadName when their query is encoded.
+        if (name === "" || name === ".") return yield* Effect.fail(new BadName({ name, detail: "empty name" }))
         const names = candidates(name)
+        const [only] = names
+        if (names.length === 1 && only !== undefined) return yield* resolveName(only, type)
         let firstError: ResolveError | undefined
         for (const candidate of names) {
           const result = yield* Effect.result(resolveName(candidate, type))
@@ -467,9 +466,15 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
 
     const service: ResolverService = {
       config,
-      resolve: (name, type) => Effect.withSpan(resolve(name, type), "Resolver.resolve", { attributes: { name, type } }),
-      lookup: (host, options) => Effect.withSpan(lookup(host, options), "Resolver.lookup", { attributes: { host } }),
-      reverse: (address) => Effect.withSpan(reverse(address), "Resolver.reverse", { attributes: { address } }),
+      resolve: (name, type) =>
+        Effect.withSpan(resolve(name, type), "Resolver.resolve", {
+          attributes: { name, type },
+          captureStackTrace: false
+        }),
+      lookup: (host, options) =>
+        Effect.withSpan(lookup(host, options), "Resolver.lookup", { attributes: { host }, captureStackTrace: false }),
+      reverse: (address) =>
+        Effect.withSpan(reverse(address), "Resolver.reverse", { attributes: { address }, captureStackTrace: false }),
       query: (name, type) => query(name, typeof type === "number" ? type : Message.TypeCode[type]),
       stats: () => ({ ...stats, cacheSize: cache?.size() ?? 0 }),
       ports: transport.ports,

@@ -197,3 +197,23 @@ describe("Message", () => {
     { arbitrary: { runs: 500 } }
   )
 })
+
+describe("encodeQuery", () => {
+  const Label = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,63}$/))
+  it.prop(
+    "gives the bytes of encode(query(...))",
+    [Schema.Array(Label).check(Schema.isMinLength(1), Schema.isMaxLength(4)), Schema.Boolean, Schema.Boolean],
+    ([labels, edns, absolute]) => {
+      const name = `${labels.join(".")}${absolute ? "." : ""}`
+      const options = { name, type: 28, udpPayloadSize: edns ? 1232 : undefined }
+      expect(Message.encodeQuery(options)).toEqual(Message.encode(Message.query({ id: 0, ...options })))
+    },
+    { arbitrary: { runs: 300 } }
+  )
+
+  it("falls back to the general encoder for escapes and rejects bad names", () => {
+    const escaped = { name: "a\\.b.c", type: 1, udpPayloadSize: undefined }
+    expect(Message.encodeQuery(escaped)).toEqual(Message.encode(Message.query({ id: 0, ...escaped })))
+    assert.isTrue(Result.isFailure(Message.encodeQuery({ name: "a..b", type: 1 })))
+  })
+})

@@ -8,10 +8,10 @@
  * Anything else is counted and dropped, and the query keeps waiting for the genuine answer.
  */
 import { Network } from "@diesel/core"
-import * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Latch from "effect/Latch"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -59,22 +59,27 @@ export interface Stats {
 }
 
 interface Pending {
+  readonly id: number
+  readonly slot: Slot
   readonly key: string
   readonly question: Message.Question
-  readonly deferred: Deferred.Deferred<Message.Message>
+  readonly resume: (effect: Effect.Effect<Message.Message, ExchangeFailure>) => void
+  /** The sweeper tick at which the query times out. */
+  readonly expiresAt: number
   malformed: Message.DecodeError | undefined
 }
 
 interface Slot {
   readonly family: "ipv4" | "ipv6"
   readonly port: number
-  readonly writer: DatagramSocket.Writer
   readonly scope: Scope.Closeable
   readonly pending: Map<number, Pending>
+  /** Datagrams waiting for the sender fiber, which writes them in batches. */
+  outbox: Array<{ readonly pending: Pending; readonly datagram: DatagramSocket.OutgoingDatagram }>
+  readonly wakeSender: Latch.Latch
   uses: number
   replacing: boolean
   retired: boolean
-  closed: boolean
 }
 
 export interface Transport {
@@ -116,6 +121,8 @@ export const make = (options: {
   readonly families: ReadonlyArray<"ipv4" | "ipv6">
   readonly size: number
   readonly queriesPerSocket: number
+  /** How long a UDP query waits for its answer. */
+  readonly timeout: Duration.Duration
 }): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.gen(function* () {
     const net = yield* Network.Network
@@ -124,15 +131,42 @@ export const make = (options: {
     const pools: Record<"ipv4" | "ipv6", Array<Slot>> = { ipv4: [], ipv6: [] }
     const openErrors: Partial<Record<"ipv4" | "ipv6", unknown>> = {}
 
-    const closeSlot = (slot: Slot) =>
-      Effect.suspend(() => {
-        if (slot.closed) return Effect.void
-        slot.closed = true
-        return Scope.close(slot.scope, Exit.void)
-      })
+    // Timeouts: one sweeper fiber advances a tick counter every `tick` while queries are pending and fails
+    // those past their deadline, instead of a timer and a fiber per query.
+    const timeoutMillis = Math.max(1, Duration.toMillis(options.timeout))
+    const tick = Math.min(250, Math.max(5, Math.ceil(timeoutMillis / 8)))
+    const ticksPerTimeout = Math.ceil(timeoutMillis / tick)
+    let now = 0
+    const active = new Set<Pending>()
+    const wakeSweeper = Latch.makeUnsafe(false)
 
-    const closeIfIdle = (slot: Slot) =>
-      Effect.suspend(() => (slot.retired && slot.pending.size === 0 ? closeSlot(slot) : Effect.void))
+    const settle = (pending: Pending, effect: Effect.Effect<Message.Message, ExchangeFailure>) => {
+      if (pending.slot.pending.get(pending.id) === pending) pending.slot.pending.delete(pending.id)
+      if (active.delete(pending)) pending.resume(effect)
+    }
+
+    const sweeper = Effect.gen(function* () {
+      for (;;) {
+        if (active.size === 0) {
+          wakeSweeper.closeUnsafe()
+          yield* wakeSweeper.await
+        }
+        yield* Effect.sleep(tick)
+        now++
+        for (const pending of active) {
+          if (pending.expiresAt > now) continue
+          settle(
+            pending,
+            Effect.fail(
+              pending.malformed === undefined ? timeoutFailure : { _tag: "Malformed", error: pending.malformed }
+            )
+          )
+        }
+      }
+    })
+    yield* Effect.forkIn(sweeper, poolScope, { startImmediately: true })
+
+    const closeSlot = (slot: Slot) => Scope.close(slot.scope, Exit.void)
 
     const dispatch = (slot: Slot, datagram: DatagramSocket.Datagram) => {
       const bytes = datagram.payload
@@ -157,24 +191,50 @@ export const make = (options: {
         stats.rejected++
         return
       }
-      slot.pending.delete(id)
-      Deferred.doneUnsafe(pending.deferred, Effect.succeed(decoded.success))
+      settle(pending, Effect.succeed(decoded.success))
     }
 
     const readLoop = (slot: Slot, reader: DatagramSocket.Reader) =>
-      Effect.gen(function* () {
-        for (;;) {
-          const batch = yield* reader.pull
+      Effect.forever(
+        Effect.map(reader.pull, (batch) => {
           for (const datagram of batch) dispatch(slot, datagram)
-        }
-      }).pipe(
-        // A socket that cannot read any more is retired; its waiting queries time out or are retried.
+        })
+      ).pipe(
+        // A socket that cannot read any more is retired; its waiting queries time out and are retried.
         Effect.catch(() =>
           Effect.sync(() => {
             slot.retired = true
           })
         )
       )
+
+    // Each loop is `Effect.forever` of a short step: a generator looping forever is measurably slower.
+    const sendStep = (slot: Slot, writer: DatagramSocket.Writer) =>
+      Effect.suspend(() => {
+        slot.wakeSender.closeUnsafe()
+        const batch = slot.outbox
+        slot.outbox = []
+        const [first, ...rest] = batch
+        if (first === undefined) return Effect.void
+        const rotate =
+          slot.uses >= options.queriesPerSocket && !slot.replacing
+            ? Effect.suspend(() => {
+                slot.replacing = true
+                return Effect.asVoid(Effect.forkIn(replace(slot), poolScope))
+              })
+            : Effect.void
+        return writer.writeAll([first.datagram, ...rest.map((entry) => entry.datagram)]).pipe(
+          Effect.catch((cause) =>
+            Effect.sync(() => {
+              for (const entry of batch) settle(entry.pending, Effect.fail({ _tag: "Transport", cause }))
+            })
+          ),
+          Effect.andThen(rotate)
+        )
+      })
+
+    const sendLoop = (slot: Slot, writer: DatagramSocket.Writer) =>
+      Effect.forever(Effect.andThen(slot.wakeSender.await, sendStep(slot, writer)))
 
     const bindOnce = (family: "ipv4" | "ipv6", port: number) =>
       Effect.gen(function* () {
@@ -192,15 +252,16 @@ export const make = (options: {
         const slot: Slot = {
           family,
           port: opened.success.address.port,
-          writer,
           scope,
           pending: new Map(),
+          outbox: [],
+          wakeSender: Latch.makeUnsafe(false),
           uses: 0,
           replacing: false,
-          retired: false,
-          closed: false
+          retired: false
         }
         yield* Effect.forkIn(readLoop(slot, opened.success), scope, { startImmediately: true })
+        yield* Effect.forkIn(sendLoop(slot, writer), scope, { startImmediately: true })
         stats.socketsOpened++
         return slot
       })
@@ -223,16 +284,18 @@ export const make = (options: {
       }
     }
 
-    const replace = (slot: Slot) =>
-      openSlot(slot.family).pipe(
+    /** Replaces a socket by one on a fresh random port; the old one closes once its queries are settled. */
+    function replace(slot: Slot): Effect.Effect<void> {
+      return openSlot(slot.family).pipe(
         Effect.flatMap((fresh) =>
-          Effect.suspend(() => {
+          Effect.gen(function* () {
             const pool = pools[slot.family]
             const index = pool.indexOf(slot)
-            if (index === -1) return closeSlot(fresh)
+            if (index === -1) return yield* closeSlot(fresh)
             pool[index] = fresh
             slot.retired = true
-            return closeIfIdle(slot)
+            while (slot.pending.size > 0 || slot.outbox.length > 0) yield* Effect.sleep(tick)
+            yield* closeSlot(slot)
           })
         ),
         Effect.catch(() =>
@@ -242,6 +305,7 @@ export const make = (options: {
           })
         )
       )
+    }
 
     const pick = (family: "ipv4" | "ipv6"): Slot | undefined => {
       const pool = pools[family]
@@ -253,48 +317,40 @@ export const make = (options: {
       return pool.find((slot) => !slot.retired)
     }
 
-    const udp: Transport["udp"] = (target, question, query, timeout) =>
-      Effect.suspend(() => {
+    const udp: Transport["udp"] = (target, question, query) =>
+      Effect.callback<Message.Message, ExchangeFailure>((resume) => {
         const slot = pick(target.server.family)
         if (slot === undefined) {
-          return Effect.fail<ExchangeFailure>({
-            _tag: "Transport",
-            cause: openErrors[target.server.family] ?? `no ${target.server.family} socket`
-          })
+          resume(
+            Effect.fail({
+              _tag: "Transport",
+              cause: openErrors[target.server.family] ?? `no ${target.server.family} socket`
+            })
+          )
+          return
         }
         let id = randomUint16()
         while (slot.pending.has(id)) id = randomUint16()
         const pending: Pending = {
+          id,
+          slot,
           key: target.key,
           question,
-          deferred: Deferred.makeUnsafe<Message.Message>(),
+          resume,
+          expiresAt: now + ticksPerTimeout + 1,
           malformed: undefined
         }
         slot.pending.set(id, pending)
+        active.add(pending)
+        if (active.size === 1) wakeSweeper.openUnsafe()
+        slot.outbox.push({ pending, datagram: { payload: withId(query, id), address: target.inet } })
+        if (slot.outbox.length === 1) slot.wakeSender.openUnsafe()
+        slot.uses++
         stats.udpQueries++
-        let rotate: Effect.Effect<void> = Effect.void
-        if (++slot.uses >= options.queriesPerSocket && !slot.replacing) {
-          slot.replacing = true
-          rotate = Effect.asVoid(Effect.forkIn(replace(slot), poolScope))
-        }
-        return rotate.pipe(
-          Effect.andThen(slot.writer.write({ payload: withId(query, id), address: target.inet })),
-          Effect.mapError((cause): ExchangeFailure => ({ _tag: "Transport", cause })),
-          Effect.andThen(Effect.timeoutOption(Deferred.await(pending.deferred), timeout)),
-          Effect.flatMap((answer) =>
-            Option.isSome(answer)
-              ? Effect.succeed(answer.value)
-              : Effect.fail<ExchangeFailure>(
-                  pending.malformed === undefined ? timeoutFailure : { _tag: "Malformed", error: pending.malformed }
-                )
-          ),
-          Effect.ensuring(
-            Effect.suspend(() => {
-              if (slot.pending.get(id) === pending) slot.pending.delete(id)
-              return closeIfIdle(slot)
-            })
-          )
-        )
+        return Effect.sync(() => {
+          if (slot.pending.get(id) === pending) slot.pending.delete(id)
+          active.delete(pending)
+        })
       })
 
     const tcp: Transport["tcp"] = (target, question, query, timeout) =>
