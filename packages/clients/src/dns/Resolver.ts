@@ -22,6 +22,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
@@ -152,7 +153,6 @@ const typeLabel = (type: number): string => Message.typeName(type) ?? `TYPE${typ
  */
 export const make = (config: ResolverConfig.ResolverConfig) =>
   Effect.gen(function* () {
-    const scope = yield* Effect.scope
     const families = [...new Set(config.nameservers.map((server) => server.family))]
     const transport = yield* Transport.make({
       families,
@@ -163,7 +163,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
     const targets = config.nameservers.map(Transport.target)
     const stats: Stats = Object.assign(transport.stats, { cacheHits: 0, cacheMisses: 0, coalesced: 0, cacheSize: 0 })
     const cache = config.cache === false ? undefined : ResolverCache.make<CacheValue>(config.cache)
-    const inflight = new Map<string, Deferred.Deferred<Answer, ResolveError>>()
+    const inflight = new Map<string, Deferred.Deferred<Answer | undefined, ResolveError>>()
     let next = 0
 
     const serverOrder = (): ReadonlyArray<Transport.Target> => {
@@ -345,13 +345,15 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         const running = inflight.get(key)
         if (running !== undefined) {
           stats.coalesced++
-          return ofType<T>(yield* Deferred.await(running))
+          const joined = yield* Deferred.await(running)
+          // `undefined`: the caller running the query gave up (interrupted); ask again.
+          return joined === undefined ? yield* resolveName(name, type) : ofType<T>(joined)
         }
         stats.cacheMisses++
-        const deferred = Deferred.makeUnsafe<Answer, ResolveError>()
+        const deferred = Deferred.makeUnsafe<Answer | undefined, ResolveError>()
         inflight.set(key, deferred)
-        // The query runs in the resolver's scope, so that a caller giving up does not fail the others.
-        yield* resolveUncached(name, type).pipe(
+        // The first caller runs the query; the others wait for its outcome.
+        return yield* resolveUncached(name, type).pipe(
           Effect.tap((outcome) =>
             Effect.map(Clock.currentTimeMillis, (stored) => {
               if ("answer" in outcome) {
@@ -372,17 +374,16 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
             })
           ),
           Effect.flatMap(settle),
-          Effect.map(erase),
-          Effect.exit,
-          Effect.flatMap((exit) =>
+          Effect.onExit((exit) =>
             Effect.sync(() => {
               inflight.delete(key)
-              Deferred.doneUnsafe(deferred, exit)
+              Deferred.doneUnsafe(
+                deferred,
+                Exit.hasInterrupts(exit) ? Effect.succeed(undefined) : Effect.map(exit, erase)
+              )
             })
-          ),
-          Effect.forkIn(scope, { startImmediately: true })
+          )
         )
-        return ofType<T>(yield* Deferred.await(deferred))
       })
     }
 
