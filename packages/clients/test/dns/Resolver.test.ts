@@ -233,6 +233,21 @@ layer(Layer.provideMerge(ResolverOnKnot, KnotServer.layer), { timeout: "30 secon
       })
     )
 
+    it.effect("an IPv6 name server (knot on ::1)", () =>
+      Effect.gen(function* () {
+        const knot = yield* KnotServer.Knot
+        const answer = yield* Resolver.resolve("www.example.test", "AAAA").pipe(
+          Effect.provide(Resolver.layer({ nameservers: [`[::1]:${knot.port}`], cache: false }))
+        )
+        expect(answer.records.map((r) => r.data.address)).toEqual(["2001:db8::1"])
+        expect(answer.source).toBe(`[::1]:${knot.port}`)
+        const big = yield* Resolver.resolve("big.example.test", "A").pipe(
+          Effect.provide(Resolver.layer({ nameservers: [`[::1]:${knot.port}`], cache: false }))
+        )
+        expect(big.records.length).toBe(KnotServer.bigCount)
+      })
+    )
+
     it.effect("wildcards and case-insensitive names", () =>
       Effect.gen(function* () {
         const answer = yield* Resolver.resolve("Host-17.WILD.example.test", "A")
