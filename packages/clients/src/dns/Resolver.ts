@@ -190,44 +190,69 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         Result.mapError((error) => new BadName({ name, detail: error.detail }))
       )
 
-    const query = (name: string, type: number): Effect.Effect<Exchanged, ResolveError> =>
+    type Outcome =
+      | { readonly _tag: "Done"; readonly exchanged: Exchanged }
+      | { readonly _tag: "Next"; readonly failure: ResolveError | undefined; readonly withoutEdns: boolean }
+
+    /** What one exchange with one server means for the query: an answer, or a reason to try the next one. */
+    const classify = (
+      name: string,
+      label: string,
+      target: Transport.Target,
+      result: Result.Result<{ readonly message: Message.Message; readonly tcp: boolean }, Transport.ExchangeFailure>
+    ): Outcome => {
+      if (Result.isFailure(result)) {
+        const error = result.failure
+        const failure =
+          error._tag === "Malformed"
+            ? new MalformedAnswer({ name, type: label, server: target.label, cause: error.error })
+            : error._tag === "Transport"
+              ? new TransportError({ server: target.label, cause: error.cause })
+              : undefined
+        return { _tag: "Next", failure, withoutEdns: false }
+      }
+      const { message, tcp } = result.success
+      switch (message.rcode) {
+        case Message.Rcode.NoError:
+        case Message.Rcode.NXDomain:
+          return { _tag: "Done", exchanged: { message, server: target.label, tcp } }
+        case Message.Rcode.Refused:
+          return { _tag: "Next", failure: new Refused({ name, type: label, server: target.label }), withoutEdns: false }
+        default:
+          return {
+            _tag: "Next",
+            failure: new ServerFailure({ name, type: label, server: target.label, rcode: message.rcode }),
+            // A server that does not speak EDNS answers FORMERR or BADVERS without OPT: ask without it next.
+            withoutEdns:
+              (message.rcode === Message.Rcode.FormErr || message.rcode === Message.Rcode.BadVers) &&
+              message.edns === undefined
+          }
+      }
+    }
+
+    /** Tries number `from` onwards (server after server, attempt after attempt), after a first failure. */
+    const queryRest = (
+      name: string,
+      type: number,
+      order: ReadonlyArray<Transport.Target>,
+      from: number,
+      first: Outcome
+    ): Effect.Effect<Exchanged, ResolveError> =>
       Effect.gen(function* () {
         const label = typeLabel(type)
         const question: Message.Question = { name, type, class: Message.ClassIN }
-        let bytes = yield* Effect.fromResult(encodeQuery(name, type, config.ednsPayloadSize !== undefined))
-        let failure: ResolveError | undefined
-        const order = serverOrder()
-        for (let attempt = 0; attempt < config.attempts; attempt++) {
-          for (const target of order) {
-            const result = yield* Effect.result(exchange(target, question, bytes))
-            if (Result.isFailure(result)) {
-              const error = result.failure
-              if (error._tag === "Malformed") {
-                failure = new MalformedAnswer({ name, type: label, server: target.label, cause: error.error })
-              } else if (error._tag === "Transport") {
-                failure = new TransportError({ server: target.label, cause: error.cause })
-              }
-              continue
-            }
-            const { message, tcp } = result.success
-            switch (message.rcode) {
-              case Message.Rcode.NoError:
-              case Message.Rcode.NXDomain:
-                return { message, server: target.label, tcp }
-              case Message.Rcode.Refused:
-                failure = new Refused({ name, type: label, server: target.label })
-                break
-              case Message.Rcode.FormErr:
-              case Message.Rcode.BadVers:
-                // A server that does not speak EDNS: ask again without it.
-                if (message.edns === undefined && config.ednsPayloadSize !== undefined) {
-                  bytes = yield* Effect.fromResult(encodeQuery(name, type, false))
-                }
-                failure = new ServerFailure({ name, type: label, server: target.label, rcode: message.rcode })
-                break
-              default:
-                failure = new ServerFailure({ name, type: label, server: target.label, rcode: message.rcode })
-            }
+        let failure = first._tag === "Next" ? first.failure : undefined
+        let edns = config.ednsPayloadSize !== undefined && !(first._tag === "Next" && first.withoutEdns)
+        let bytes = yield* Effect.fromResult(encodeQuery(name, type, edns))
+        for (let index = from; index < config.attempts * order.length; index++) {
+          const target = order[index % order.length]
+          if (target === undefined) continue
+          const outcome = classify(name, label, target, yield* Effect.result(exchange(target, question, bytes)))
+          if (outcome._tag === "Done") return outcome.exchanged
+          failure = outcome.failure ?? failure
+          if (outcome.withoutEdns && edns) {
+            edns = false
+            bytes = yield* Effect.fromResult(encodeQuery(name, type, false))
           }
         }
         return yield* Effect.fail(
@@ -240,6 +265,24 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
             })
         )
       })
+
+    /** One query: the first usable answer from the servers, in order, over every attempt. */
+    const query = (name: string, type: number): Effect.Effect<Exchanged, ResolveError> => {
+      const order = serverOrder()
+      const target = order[0]
+      const encoded = encodeQuery(name, type, config.ednsPayloadSize !== undefined)
+      if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
+      if (target === undefined)
+        return queryRest(name, type, order, 0, { _tag: "Next", failure: undefined, withoutEdns: false })
+      // The common case, without a generator: the first server answers.
+      return Effect.flatMap(
+        Effect.result(exchange(target, { name, type, class: Message.ClassIN }, encoded.success)),
+        (result) => {
+          const outcome = classify(name, typeLabel(type), target, result)
+          return outcome._tag === "Done" ? Effect.succeed(outcome.exchanged) : queryRest(name, type, order, 1, outcome)
+        }
+      )
+    }
 
     /** Resolves one fully qualified name, following CNAMEs, without the cache. */
     const resolveUncached = <T extends Message.RecordType>(
@@ -396,7 +439,17 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       return dots >= config.ndots ? [name, ...searched] : [...searched, name]
     }
 
-    const resolve = <T extends Message.RecordType>(name: string, type: T): Effect.Effect<Answer<T>, ResolveError> =>
+    const resolve = <T extends Message.RecordType>(name: string, type: T): Effect.Effect<Answer<T>, ResolveError> => {
+      if (config.search.length === 0 && name !== "" && name !== ".") {
+        return resolveName(name.endsWith(".") ? name.slice(0, -1) : name, type)
+      }
+      return resolveSearching(name, type)
+    }
+
+    const resolveSearching = <T extends Message.RecordType>(
+      name: string,
+      type: T
+    ): Effect.Effect<Answer<T>, ResolveError> =>
       Effect.gen(function* () {
         // Other malformed names fail with BadName when their query is encoded.
         if (name === "" || name === ".") return yield* Effect.fail(new BadName({ name, detail: "empty name" }))
