@@ -134,8 +134,6 @@ type CacheValue =
   | { readonly _tag: "Positive"; readonly answer: Answer }
   | { readonly _tag: "Negative"; readonly error: Negative }
 
-const rcodeNames: Record<number, string> = { 1: "FORMERR", 2: "SERVFAIL", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS" }
-
 /** RFC 2308 §5: the negative TTL is the smaller of the SOA record's TTL and its MINIMUM field. */
 const negativeTtl = (message: Message.Message): number => {
   for (const record of message.authorities) {
@@ -575,11 +573,3 @@ export const lookup = (host: string, options?: { readonly family?: "IPv4" | "IPv
  * @since 0.1.0
  */
 export const reverse = (address: string) => Resolver.use((resolver) => resolver.reverse(address))
-
-/**
- * A short description of a response code, for messages.
- *
- * @since 0.1.0
- */
-export const rcodeName = (rcode: number): string =>
-  rcodeNames[rcode] ?? (rcode === 0 ? "NOERROR" : rcode === 3 ? "NXDOMAIN" : `RCODE${rcode}`)
