@@ -395,8 +395,10 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         inflight.set(key, deferred)
         // The first caller runs the query; the others wait for its outcome.
         return yield* resolveUncached(name, type).pipe(
+          // TTLs count from when the query was sent: an entry never outlives its records.
           Effect.tap((outcome) =>
-            Effect.map(Clock.currentTimeMillis, (stored) => {
+            Effect.sync(() => {
+              const stored = now
               if ("answer" in outcome) {
                 cache.set(
                   key,
