@@ -1,0 +1,488 @@
+/**
+ * The simulated network's state and packet pipeline: hosts and their addresses, links, partitions,
+ * holds, the event queue that delivers packets in simulated time, and the trace. Everything here is
+ * synchronous; fibers meet it only at the socket edges (internal/SimDatagram.ts, internal/SimTcp.ts).
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Link from "../Link.js"
+import type * as Rule from "../Rule.js"
+import * as Trace from "../Trace.js"
+import { EventQueue } from "./EventQueue.js"
+import { Random, seedToInt } from "./Random.js"
+
+export interface WirePacket extends Trace.Packet {
+  readonly srcHost: HostState
+  readonly dstHost: HostState | undefined
+  /** The TCP segment this packet carries. */
+  readonly segment: unknown
+  /** Called when the packet reaches its host but no socket (ICMP port unreachable). */
+  readonly unreachable: (() => void) | undefined
+}
+
+export interface PacketSpec {
+  readonly protocol: "udp" | "tcp"
+  readonly srcHost: HostState
+  readonly from: { readonly address: string; readonly port: number }
+  readonly to: { readonly address: string; readonly port: number }
+  readonly payload: Uint8Array
+  readonly flags?: string | undefined
+  readonly seq?: number | undefined
+  readonly segment?: unknown
+  readonly unreachable?: (() => void) | undefined
+}
+
+export interface UdpBinding {
+  readonly port: number
+  readonly receive: (packet: WirePacket) => void
+}
+
+export interface TcpHandler {
+  readonly receive: (host: HostState, packet: WirePacket) => void
+}
+
+export class HostState {
+  readonly name: string
+  readonly index: number
+  readonly v4: ReadonlyArray<string>
+  readonly v6: ReadonlyArray<string>
+  up = true
+  /** Incremented on each crash, so that stale callbacks can tell their host has been restarted. */
+  epoch = 0
+  readonly udp = new Map<number, UdpBinding>()
+  /** Sockets' teardown callbacks, run on crash. */
+  readonly closers = new Set<(reset: boolean) => void>()
+  /** TCP state, owned by internal/SimTcp.ts. */
+  tcp: unknown = undefined
+  private nextEphemeral = 49152
+
+  constructor(name: string, index: number, v4: ReadonlyArray<string>, v6: ReadonlyArray<string>) {
+    this.name = name
+    this.index = index
+    this.v4 = v4
+    this.v6 = v6
+  }
+
+  owns(address: string): boolean {
+    return isLoopback(address) || isWildcard(address) || this.v4.includes(address) || this.v6.includes(address)
+  }
+
+  /** The source address for a packet to `destination` from a socket bound to `bound`. */
+  sourceFor(bound: string, destination: string): string {
+    if (!isWildcard(bound)) return bound
+    const v6 = destination.includes(":")
+    if (isLoopback(destination) || isWildcard(destination)) return v6 ? "::1" : "127.0.0.1"
+    return (v6 ? this.v6[0] : this.v4[0]) ?? (v6 ? "::1" : "127.0.0.1")
+  }
+
+  ephemeralPort(inUse: (port: number) => boolean): number | undefined {
+    for (let i = 0; i < 16384; i++) {
+      const port = this.nextEphemeral
+      this.nextEphemeral = port === 65535 ? 49152 : port + 1
+      if (!inUse(port)) return port
+    }
+    return undefined
+  }
+}
+
+export const isLoopback = (address: string): boolean => address === "::1" || address.startsWith("127.")
+export const isWildcard = (address: string): boolean => address === "0.0.0.0" || address === "::"
+
+export interface HostOptions {
+  /** IPv4 addresses; default one address `10.x.y.z` derived from the host's index. */
+  readonly ipv4?: ReadonlyArray<string> | undefined
+  /** IPv6 addresses; default one address `fd00::<index>`. */
+  readonly ipv6?: ReadonlyArray<string> | undefined
+}
+
+export interface InFlight {
+  readonly packet: Trace.Packet
+  /** When it is due to arrive (ms); for a held packet, when it reached the hold. */
+  readonly deliverAt: number
+  readonly held: boolean
+}
+
+interface LinkState {
+  readonly random: Random
+  lastDelivery: number
+  busyUntil: number
+}
+
+export interface Stats {
+  sent: number
+  delivered: number
+  duplicated: number
+  dropped: Record<Trace.DropReason, number>
+}
+
+export interface WorldOptions {
+  readonly seed: number | string
+  readonly link: Link.LinkConfig
+  readonly loopback: Link.LinkConfig
+  readonly traceCapacity: number
+  readonly clock: Clock.Clock
+  readonly fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+}
+
+const linkKey = (from: HostState, to: HostState): string => `${from.name}\u0000${to.name}`
+
+export class World {
+  readonly seed: number | string
+  readonly hosts = new Map<string, HostState>()
+  private readonly byAddress = new Map<string, HostState>()
+  private readonly linkOptions = new Map<string, Link.LinkOptions>()
+  private readonly linkConfigs = new Map<string, Link.LinkConfig>()
+  private readonly linkStates = new Map<string, LinkState>()
+  private defaults: Link.LinkConfig
+  readonly loopback: Link.LinkConfig
+  private readonly partitions = new Set<string>()
+  private readonly holds = new Set<string>()
+  private held: Array<WirePacket> = []
+  private readonly inFlight = new Map<WirePacket, number>()
+  private readonly events = new EventQueue()
+  private timers: Array<number> = []
+  private processing: number | undefined = undefined
+  readonly rules: Array<Rule.Rule> = []
+  readonly trace: Trace.Recorder
+  readonly stats: Stats = {
+    sent: 0,
+    delivered: 0,
+    duplicated: 0,
+    dropped: {
+      loss: 0,
+      mtu: 0,
+      partition: 0,
+      rule: 0,
+      unreachable: 0,
+      "host-down": 0,
+      "no-socket": 0,
+      "too-large": 0
+    }
+  }
+  tcp: TcpHandler | undefined = undefined
+  private nextPacketId = 1
+  private readonly seedInt: number
+  private readonly clock: Clock.Clock
+  private readonly fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+
+  constructor(options: WorldOptions) {
+    this.seed = options.seed
+    this.seedInt = seedToInt(options.seed)
+    this.defaults = options.link
+    this.loopback = options.loopback
+    this.trace = new Trace.Recorder(options.traceCapacity)
+    this.clock = options.clock
+    this.fork = options.fork
+  }
+
+  // ---- time -------------------------------------------------------------------------------------------
+
+  /** Simulated now (ms): the time of the event being processed, else the clock. */
+  now(): number {
+    return this.processing ?? this.clock.currentTimeMillisUnsafe()
+  }
+
+  /** Run `run` at simulated time `time` (ms). */
+  schedule(time: number, run: () => void): { cancelled: boolean } {
+    const event = this.events.push(time, run)
+    this.arm(time)
+    return event
+  }
+
+  /** Time of the next pending event, if any. */
+  nextEventTime(): number | undefined {
+    return this.events.peekTime()
+  }
+
+  private arm(time: number): void {
+    const timers = this.timers
+    if (timers.length > 0 && (timers[0] as number) <= time) return
+    timers.unshift(time)
+    this.fork(
+      Effect.suspend(() =>
+        Effect.sleep(Duration.millis(Math.max(0, time - this.clock.currentTimeMillisUnsafe())))
+      ).pipe(Effect.andThen(Effect.sync(() => this.fire(time))))
+    )
+  }
+
+  private fire(time: number): void {
+    const index = this.timers.indexOf(time)
+    if (index !== -1) this.timers.splice(index, 1)
+    const upTo = Math.max(time, this.clock.currentTimeMillisUnsafe())
+    try {
+      while (true) {
+        const next = this.events.peekTime()
+        if (next === undefined || next > upTo) break
+        const event = this.events.pop()
+        if (event === undefined) break
+        this.processing = event.time
+        event.run()
+      }
+    } finally {
+      this.processing = undefined
+    }
+    const next = this.events.peekTime()
+    if (next !== undefined) this.arm(next)
+  }
+
+  // ---- hosts ------------------------------------------------------------------------------------------
+
+  addHost(name: string, options?: HostOptions): HostState {
+    const existing = this.hosts.get(name)
+    if (existing !== undefined) return existing
+    const index = this.hosts.size + 1
+    const v4 = options?.ipv4 ?? [`10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`]
+    const v6 = options?.ipv6 ?? [`fd00::${index.toString(16)}`]
+    for (const address of [...v4, ...v6]) {
+      const owner = this.byAddress.get(address)
+      if (owner !== undefined) throw new Error(`address ${address} of host ${name} already belongs to ${owner.name}`)
+    }
+    const host = new HostState(name, index, v4, v6)
+    this.hosts.set(name, host)
+    for (const address of [...v4, ...v6]) this.byAddress.set(address, host)
+    return host
+  }
+
+  host(name: string): HostState {
+    const host = this.hosts.get(name)
+    if (host === undefined) throw new Error(`no simulated host named ${name}`)
+    return host
+  }
+
+  hostByAddress(address: string): HostState | undefined {
+    return this.byAddress.get(address)
+  }
+
+  /** Crash a host: its sockets die (TCP peers get RST unless `reset` is false); it drops all traffic. */
+  crash(host: HostState, reset: boolean): void {
+    if (!host.up) return
+    // sockets close while the host is still up, so that their RSTs leave it
+    const closers = [...host.closers]
+    host.closers.clear()
+    for (const close of closers) close(reset)
+    host.up = false
+    host.epoch++
+  }
+
+  restart(host: HostState): void {
+    host.up = true
+  }
+
+  // ---- links, partitions, holds -------------------------------------------------------------------------
+
+  setDefaults(options: Link.LinkOptions): void {
+    this.defaults = Link.resolve(this.defaults, options)
+    this.linkConfigs.clear()
+    for (const [key, opts] of this.linkOptions) this.linkConfigs.set(key, Link.resolve(this.defaults, opts))
+  }
+
+  setLink(from: HostState, to: HostState, options: Link.LinkOptions): void {
+    const key = linkKey(from, to)
+    const merged = { ...this.linkOptions.get(key), ...options }
+    this.linkOptions.set(key, merged)
+    this.linkConfigs.set(key, Link.resolve(this.defaults, merged))
+  }
+
+  resetLink(from: HostState, to: HostState): void {
+    const key = linkKey(from, to)
+    this.linkOptions.delete(key)
+    this.linkConfigs.delete(key)
+  }
+
+  private config(from: HostState, to: HostState): Link.LinkConfig {
+    if (from === to) return this.loopback
+    return this.linkConfigs.get(linkKey(from, to)) ?? this.defaults
+  }
+
+  /** The MTU on the path from `host` to `address` (65535 when unlimited). */
+  mtuBetween(host: HostState, address: string): number {
+    const dst = isLoopback(address) || isWildcard(address) ? host : this.byAddress.get(address)
+    const mtu = dst === undefined ? this.defaults.mtu : this.config(host, dst).mtu
+    return Number.isFinite(mtu) ? mtu : 65535
+  }
+
+  private linkState(from: HostState, to: HostState): LinkState {
+    const key = linkKey(from, to)
+    let state = this.linkStates.get(key)
+    if (state === undefined) {
+      state = {
+        random: new Random(this.seedInt ^ Math.imul(from.index, 0x9e3779b1) ^ Math.imul(to.index, 0x85ebca77)),
+        lastDelivery: 0,
+        busyUntil: 0
+      }
+      this.linkStates.set(key, state)
+    }
+    return state
+  }
+
+  partition(from: HostState, to: HostState): void {
+    this.partitions.add(linkKey(from, to))
+  }
+
+  repair(from: HostState, to: HostState): void {
+    this.partitions.delete(linkKey(from, to))
+  }
+
+  repairAll(): void {
+    this.partitions.clear()
+  }
+
+  isPartitioned(from: HostState, to: HostState): boolean {
+    return this.partitions.has(linkKey(from, to))
+  }
+
+  hold(from: HostState, to: HostState): void {
+    this.holds.add(linkKey(from, to))
+  }
+
+  release(from: HostState, to: HostState): void {
+    const key = linkKey(from, to)
+    this.holds.delete(key)
+    const now = this.now()
+    const keep: Array<WirePacket> = []
+    for (const packet of this.held) {
+      if (packet.dstHost !== undefined && linkKey(packet.srcHost, packet.dstHost) === key) {
+        this.record(now, "release", packet)
+        this.inFlight.set(packet, now)
+        this.schedule(now, () => this.arrive(packet))
+      } else {
+        keep.push(packet)
+      }
+    }
+    this.held = keep
+  }
+
+  inFlightPackets(): ReadonlyArray<InFlight> {
+    const out: Array<InFlight> = []
+    for (const [packet, deliverAt] of this.inFlight) out.push({ packet: publicPacket(packet), deliverAt, held: false })
+    for (const packet of this.held) out.push({ packet: publicPacket(packet), deliverAt: packet.sentAt, held: true })
+    return out.sort((a, b) => a.deliverAt - b.deliverAt || a.packet.id - b.packet.id)
+  }
+
+  // ---- the packet pipeline ------------------------------------------------------------------------------
+
+  private record(time: number, kind: Trace.TraceEvent["kind"], packet: WirePacket, reason?: Trace.DropReason): void {
+    this.trace.record(
+      reason === undefined
+        ? { time, kind, packet: publicPacket(packet) }
+        : { time, kind, reason, packet: publicPacket(packet) }
+    )
+  }
+
+  private drop(time: number, packet: WirePacket, reason: Trace.DropReason): void {
+    this.stats.dropped[reason]++
+    this.record(time, "drop", packet, reason)
+  }
+
+  /** Build a packet from `src` to `dst` (an IP literal). */
+  packet(spec: PacketSpec): WirePacket {
+    const { srcHost, to } = spec
+    const dstHost = isLoopback(to.address) || isWildcard(to.address) ? srcHost : this.byAddress.get(to.address)
+    return {
+      id: this.nextPacketId++,
+      protocol: spec.protocol,
+      from: { host: srcHost.name, address: spec.from.address, port: spec.from.port },
+      to: { host: dstHost?.name, address: to.address, port: to.port },
+      payload: spec.payload,
+      flags: spec.flags ?? "",
+      seq: spec.seq ?? 0,
+      sentAt: this.now(),
+      srcHost,
+      dstHost,
+      segment: spec.segment,
+      unreachable: spec.unreachable
+    }
+  }
+
+  /** Send a packet into the network: rules, then the link model, then scheduled delivery. */
+  send(packet: WirePacket): void {
+    const now = packet.sentAt
+    this.stats.sent++
+    this.record(now, "send", packet)
+    let extraDelay = 0
+    for (const rule of this.rules) {
+      const verdict = rule(publicPacket(packet))
+      if (verdict._tag === "Drop") return this.drop(now, packet, "rule")
+      if (verdict._tag === "Delay") {
+        extraDelay += Math.max(0, verdict.millis)
+        this.record(now, "delay", packet)
+      }
+    }
+    const src = packet.srcHost
+    const dst = packet.dstHost
+    if (!src.up) return this.drop(now, packet, "host-down")
+    if (dst === undefined) return this.drop(now, packet, "unreachable")
+    if (src !== dst && this.partitions.has(linkKey(src, dst))) return this.drop(now, packet, "partition")
+    const config = this.config(src, dst)
+    const v6 = packet.to.address.includes(":")
+    const size = packet.payload.byteLength + (packet.protocol === "udp" ? 8 : 20) + (v6 ? 40 : 20)
+    if (size > config.mtu) return this.drop(now, packet, "mtu")
+    const state = this.linkState(src, dst)
+    const random = state.random
+    if (random.chance(config.loss)) return this.drop(now, packet, "loss")
+    const copies = random.chance(config.duplicate) ? 2 : 1
+    let departure = now
+    if (Number.isFinite(config.bandwidth) && config.bandwidth > 0) {
+      departure = Math.max(now, state.busyUntil) + (size / config.bandwidth) * 1000
+      state.busyUntil = departure
+    }
+    for (let copy = 0; copy < copies; copy++) {
+      let latency = Link.sampleLatency(config.latency, random)
+      if (config.jitterMillis > 0) latency += (random.next() * 2 - 1) * config.jitterMillis
+      let time = departure + Math.max(0, latency) + extraDelay
+      if (random.chance(config.reorder)) {
+        time += config.reorderDelayMillis
+      } else {
+        time = Math.max(time, state.lastDelivery)
+        state.lastDelivery = time
+      }
+      time = Math.round(time * 1000) / 1000
+      const instance = copy === 0 ? packet : { ...packet }
+      if (copy === 1) {
+        this.stats.duplicated++
+        this.record(now, "duplicate", instance)
+      }
+      this.inFlight.set(instance, time)
+      this.schedule(time, () => this.arrive(instance))
+    }
+  }
+
+  private arrive(packet: WirePacket): void {
+    const now = this.now()
+    this.inFlight.delete(packet)
+    const src = packet.srcHost
+    const dst = packet.dstHost
+    if (dst === undefined) return
+    if (src !== dst) {
+      const key = linkKey(src, dst)
+      if (this.partitions.has(key)) return this.drop(now, packet, "partition")
+      if (this.holds.has(key)) {
+        this.held.push(packet)
+        this.record(now, "hold", packet)
+        return
+      }
+    }
+    if (!dst.up) return this.drop(now, packet, "host-down")
+    if (packet.protocol === "udp") {
+      const binding = dst.udp.get(packet.to.port)
+      if (binding === undefined) {
+        this.drop(now, packet, "no-socket")
+        packet.unreachable?.()
+        return
+      }
+      this.stats.delivered++
+      this.record(now, "deliver", packet)
+      binding.receive(packet)
+    } else {
+      this.stats.delivered++
+      this.record(now, "deliver", packet)
+      this.tcp?.receive(dst, packet)
+    }
+  }
+}
+
+const publicPacket = (packet: WirePacket): Trace.Packet => packet
