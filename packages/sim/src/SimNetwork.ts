@@ -228,7 +228,10 @@ export interface Sim {
     effect: Effect.Effect<A, E, R>,
     options?: { readonly step?: Duration.Input | undefined; readonly timeout?: Duration.Input | undefined }
   ) => Effect.Effect<A, E, R>
-  /** Advance the `TestClock` until no packet is in flight (held packets excepted) or `max` has passed. */
+  /**
+   * Advance the `TestClock` until no packet is in flight (held packets excepted) or `max` has passed,
+   * letting the fibers that packets wake run at each step. Without a `TestClock` it only lets them run.
+   */
   readonly runUntilIdle: (options?: { readonly max?: Duration.Input | undefined }) => Effect.Effect<void>
 }
 
@@ -276,6 +279,9 @@ const tcpConfig = (options: TcpOptions | undefined): SimTcp.TcpConfig => {
 
 const names = (input: string | ReadonlyArray<string>): ReadonlyArray<string> =>
   typeof input === "string" ? [input] : input
+
+// Event times are whole microseconds; stepping half a microsecond past one absorbs floating point error.
+const halfTick = 0.0005
 
 const isTestClock = (clock: Clock.Clock): clock is TestClock.TestClock => "adjust" in clock
 
@@ -397,6 +403,7 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
     const fiber = runFork(
       program.pipe(
         onHost(host),
+        Network.provide(network),
         Effect.ignoreCause({ log: "Unhandled", message: `program on simulated host ${host} failed` })
       )
     )
@@ -414,12 +421,24 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
       for (const x of names(a)) for (const y of names(b)) f(world.host(x), world.host(y))
     })
 
+  // Let fibers woken by deliveries run: yield until no packet moved for a few scheduler rounds.
+  const settle: Effect.Effect<void> = Effect.gen(function* () {
+    let quiet = 0
+    for (let round = 0; round < 1000 && quiet < 3; round++) {
+      const before = world.activity
+      yield* Effect.yieldNow
+      const next = world.nextEventTime()
+      quiet =
+        world.activity === before && (next === undefined || next > clock.currentTimeMillisUnsafe()) ? quiet + 1 : 0
+    }
+  })
+
   const advance = (testClock: TestClock.TestClock, limit: number): Effect.Effect<boolean> =>
     Effect.suspend(() => {
       const now = clock.currentTimeMillisUnsafe()
       const next = world.nextEventTime()
       if (next === undefined || next > limit) return Effect.succeed(false)
-      return Effect.as(testClock.adjust(Duration.millis(Math.max(0, next - now))), true)
+      return Effect.as(testClock.adjust(Duration.millis(Math.max(0, next - now) + halfTick)), true)
     })
 
   const sim: Sim = {
@@ -520,7 +539,7 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
             )
           }
           const next = world.nextEventTime()
-          const delta = next === undefined ? step : Math.min(step, Math.max(0, next - now))
+          const delta = next === undefined ? step : Math.min(step, Math.max(0, next - now) + halfTick)
           yield* current.adjust(Duration.millis(Math.min(delta, deadline - now)))
         }
         return yield* Fiber.join(fiber)
@@ -528,11 +547,11 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
     runUntilIdle: (idleOptions) =>
       Effect.gen(function* () {
         const current = yield* Clock.Clock
-        if (!isTestClock(current)) return
+        if (!isTestClock(current)) return yield* settle
         const limit = current.currentTimeMillisUnsafe() + millis(idleOptions?.max ?? "1 hour")
-        while (yield* advance(current, limit)) {
-          // keep going
-        }
+        do {
+          yield* settle
+        } while (yield* advance(current, limit))
       })
   }
 

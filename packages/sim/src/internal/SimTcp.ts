@@ -139,8 +139,14 @@ class Listener {
   }
 
   accept(connection: Connection): void {
-    if (this.closed) return connection.abort()
-    if (this.onAccept !== undefined) return this.onAccept(connection)
+    if (this.closed) {
+      connection.abort()
+      return
+    }
+    if (this.onAccept !== undefined) {
+      this.onAccept(connection)
+      return
+    }
     this.pending.push(connection)
   }
 
@@ -345,7 +351,8 @@ class Connection {
     if (this.state === "closed") return
     const now = this.now()
     if (this.waitingSince !== undefined && now - this.waitingSince >= this.config.connectionTimeout) {
-      return this.fail(systemError(this.host, "ETIMEDOUT", this.state === "syn-sent" ? "connect" : "read"))
+      this.fail(systemError(this.host, "ETIMEDOUT", this.state === "syn-sent" ? "connect" : "read"))
+      return
     }
     for (const entry of this.unacked) {
       entry.retransmitted = true
@@ -428,8 +435,14 @@ class Connection {
   closeReader(): void {
     if (this.readerClosed) return
     this.readerClosed = true
-    if (this.state === "closed") return this.wake()
-    if (this.readBytes > 0 || this.outOfOrder.size > 0) return this.abort()
+    if (this.state === "closed") {
+      this.wake()
+      return
+    }
+    if (this.readBytes > 0 || this.outOfOrder.size > 0) {
+      this.abort()
+      return
+    }
     this.shutdownWrite()
     this.maybeFinished()
     this.wake()
@@ -488,7 +501,8 @@ class Connection {
   receive(seg: Segment): void {
     if (this.state === "closed") return
     if (seg.rst) {
-      return this.fail(systemError(this.host, this.state === "syn-sent" ? "ECONNREFUSED" : "ECONNRESET", "read"))
+      this.fail(systemError(this.host, this.state === "syn-sent" ? "ECONNREFUSED" : "ECONNRESET", "read"))
+      return
     }
     if (this.probeOutstanding && seg.ack) {
       this.probeOutstanding = false
@@ -521,7 +535,10 @@ class Connection {
       this.acknowledge(seg)
     }
     if (seg.data.byteLength > 0 || seg.fin || seg.probe) {
-      if (seg.data.byteLength > 0 && this.readerClosed) return this.abort()
+      if (seg.data.byteLength > 0 && this.readerClosed) {
+        this.abort()
+        return
+      }
       if (seg.seq === this.rcvNxt) {
         if (this.accept(seg)) {
           let next = this.outOfOrder.get(this.rcvNxt)

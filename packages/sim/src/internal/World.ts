@@ -186,6 +186,9 @@ export class World {
     return this.processing ?? this.clock.currentTimeMillisUnsafe()
   }
 
+  /** Bumped by every packet sent or delivered; lets `runUntilIdle` see when traffic has settled. */
+  activity = 0
+
   /** Run `run` at simulated time `time` (ms). */
   schedule(time: number, run: () => void): { cancelled: boolean } {
     const event = this.events.push(time, run)
@@ -401,12 +404,16 @@ export class World {
   /** Send a packet into the network: rules, then the link model, then scheduled delivery. */
   send(packet: WirePacket): void {
     const now = packet.sentAt
+    this.activity++
     this.stats.sent++
     this.record(now, "send", packet)
     let extraDelay = 0
     for (const rule of this.rules) {
       const verdict = rule(publicPacket(packet))
-      if (verdict._tag === "Drop") return this.drop(now, packet, "rule")
+      if (verdict._tag === "Drop") {
+        this.drop(now, packet, "rule")
+        return
+      }
       if (verdict._tag === "Delay") {
         extraDelay += Math.max(0, verdict.millis)
         this.record(now, "delay", packet)
@@ -414,16 +421,31 @@ export class World {
     }
     const src = packet.srcHost
     const dst = packet.dstHost
-    if (!src.up) return this.drop(now, packet, "host-down")
-    if (dst === undefined) return this.drop(now, packet, "unreachable")
-    if (src !== dst && this.partitions.has(linkKey(src, dst))) return this.drop(now, packet, "partition")
+    if (!src.up) {
+      this.drop(now, packet, "host-down")
+      return
+    }
+    if (dst === undefined) {
+      this.drop(now, packet, "unreachable")
+      return
+    }
+    if (src !== dst && this.partitions.has(linkKey(src, dst))) {
+      this.drop(now, packet, "partition")
+      return
+    }
     const config = this.config(src, dst)
     const v6 = packet.to.address.includes(":")
     const size = packet.payload.byteLength + (packet.protocol === "udp" ? 8 : 20) + (v6 ? 40 : 20)
-    if (size > config.mtu) return this.drop(now, packet, "mtu")
+    if (size > config.mtu) {
+      this.drop(now, packet, "mtu")
+      return
+    }
     const state = this.linkState(src, dst)
     const random = state.random
-    if (random.chance(config.loss)) return this.drop(now, packet, "loss")
+    if (random.chance(config.loss)) {
+      this.drop(now, packet, "loss")
+      return
+    }
     const copies = random.chance(config.duplicate) ? 2 : 1
     let departure = now
     if (Number.isFinite(config.bandwidth) && config.bandwidth > 0) {
@@ -433,14 +455,15 @@ export class World {
     for (let copy = 0; copy < copies; copy++) {
       let latency = Link.sampleLatency(config.latency, random)
       if (config.jitterMillis > 0) latency += (random.next() * 2 - 1) * config.jitterMillis
-      let time = departure + Math.max(0, latency) + extraDelay
+      let time = departure + Math.max(0, latency)
       if (random.chance(config.reorder)) {
         time += config.reorderDelayMillis
       } else {
         time = Math.max(time, state.lastDelivery)
         state.lastDelivery = time
       }
-      time = Math.round(time * 1000) / 1000
+      // a rule's delay holds back this packet only
+      time = Math.round((time + extraDelay) * 1000) / 1000
       const instance = copy === 0 ? packet : { ...packet }
       if (copy === 1) {
         this.stats.duplicated++
@@ -453,20 +476,27 @@ export class World {
 
   private arrive(packet: WirePacket): void {
     const now = this.now()
+    this.activity++
     this.inFlight.delete(packet)
     const src = packet.srcHost
     const dst = packet.dstHost
     if (dst === undefined) return
     if (src !== dst) {
       const key = linkKey(src, dst)
-      if (this.partitions.has(key)) return this.drop(now, packet, "partition")
+      if (this.partitions.has(key)) {
+        this.drop(now, packet, "partition")
+        return
+      }
       if (this.holds.has(key)) {
         this.held.push(packet)
         this.record(now, "hold", packet)
         return
       }
     }
-    if (!dst.up) return this.drop(now, packet, "host-down")
+    if (!dst.up) {
+      this.drop(now, packet, "host-down")
+      return
+    }
     if (packet.protocol === "udp") {
       const binding = dst.udp.get(packet.to.port)
       if (binding === undefined) {
