@@ -124,6 +124,8 @@ export interface WorldOptions {
   readonly link: Link.LinkConfig
   readonly loopback: Link.LinkConfig
   readonly traceCapacity: number
+  /** Delivery times are rounded up to a multiple of this (ms); at least one microsecond. */
+  readonly resolution: number
   readonly clock: Clock.Clock
   readonly fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
 }
@@ -166,12 +168,14 @@ export class World {
   tcp: TcpHandler | undefined = undefined
   private nextPacketId = 1
   private readonly seedInt: number
+  private readonly resolution: number
   private readonly clock: Clock.Clock
   private readonly fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
 
   constructor(options: WorldOptions) {
     this.seed = options.seed
     this.seedInt = seedToInt(options.seed)
+    this.resolution = Math.max(0.001, options.resolution)
     this.defaults = options.link
     this.loopback = options.loopback
     this.trace = new Trace.Recorder(options.traceCapacity)
@@ -463,7 +467,7 @@ export class World {
         state.lastDelivery = time
       }
       // a rule's delay holds back this packet only
-      time = Math.round((time + extraDelay) * 1000) / 1000
+      time = this.quantize(time + extraDelay)
       const instance = copy === 0 ? packet : { ...packet }
       if (copy === 1) {
         this.stats.duplicated++
@@ -472,6 +476,14 @@ export class World {
       this.inFlight.set(instance, time)
       this.schedule(time, () => this.arrive(instance))
     }
+  }
+
+  private quantize(time: number): number {
+    const r = this.resolution
+    // whole microseconds, rounded up to the resolution
+    const micros = Math.round(time * 1000)
+    const step = Math.round(r * 1000)
+    return (Math.ceil(micros / step) * step) / 1000
   }
 
   private arrive(packet: WirePacket): void {
