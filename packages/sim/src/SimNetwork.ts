@@ -44,6 +44,7 @@ import * as SimTcp from "./internal/SimTcp.js"
 import { type HostState, type InFlight, isLoopback, isWildcard, type Stats, World } from "./internal/World.js"
 import * as Link from "./Link.js"
 import type * as Rule from "./Rule.js"
+import * as SimClock from "./SimClock.js"
 import type * as Trace from "./Trace.js"
 
 /**
@@ -152,6 +153,12 @@ export interface Options {
   readonly resolution?: Duration.Input | undefined
   /** How many trace events to keep in memory (the hash covers all of them). Default 10,000. */
   readonly traceCapacity?: number | undefined
+  /**
+   * `"test"` (the default): time is the `Clock` in use, usually `TestClock`, which the test advances.
+   * `"virtual"`: provide a `SimClock` with the simulation, so that time advances by itself whenever every
+   * fiber waits; no `TestClock.adjust` is needed and large simulations run much faster.
+   */
+  readonly clock?: "test" | "virtual" | undefined
   /** Print the seed when the scope that owns the simulation closes with a failure. Default `true`. */
   readonly reportSeedOnFailure?: boolean | undefined
 }
@@ -227,15 +234,16 @@ export interface Sim {
   /**
    * Run `effect` while advancing the `TestClock` until it completes: to each next network event, or by
    * `step` (default 100 ms) when the network is idle, failing with a defect after `timeout` of simulated
-   * time (default 1 hour). Without a `TestClock` it just runs `effect`.
+   * time (default 1 hour). Under any other clock (a `SimClock` advances by itself) it just runs `effect`.
    */
   readonly run: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     options?: { readonly step?: Duration.Input | undefined; readonly timeout?: Duration.Input | undefined }
   ) => Effect.Effect<A, E, R>
   /**
-   * Advance the `TestClock` until no packet is in flight (held packets excepted) or `max` has passed,
-   * letting the fibers that packets wake run at each step. Without a `TestClock` it only lets them run.
+   * Advance time until nothing is scheduled on the network (no packet in flight, held ones excepted, and no
+   * TCP timer) or `max` (default 1 hour) has passed, letting the fibers that packets wake run at each step.
+   * Under `TestClock` it adjusts the clock; under any other clock it sleeps to each next event.
    */
   readonly runUntilIdle: (options?: { readonly max?: Duration.Input | undefined }) => Effect.Effect<void>
 }
@@ -553,11 +561,21 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
     runUntilIdle: (idleOptions) =>
       Effect.gen(function* () {
         const current = yield* Clock.Clock
-        if (!isTestClock(current)) return yield* settle
         const limit = current.currentTimeMillisUnsafe() + millis(idleOptions?.max ?? "1 hour")
-        do {
+        if (isTestClock(current)) {
+          do {
+            yield* settle
+          } while (yield* advance(current, limit))
+          return
+        }
+        // any other clock (SimClock, the live clock): sleep to the next event
+        while (true) {
           yield* settle
-        } while (yield* advance(current, limit))
+          const next = world.nextEventTime()
+          const now = current.currentTimeMillisUnsafe()
+          if (next === undefined || next > limit) return
+          yield* Effect.sleep(Duration.millis(Math.max(0, next - now) + halfTick))
+        }
       })
   }
 
@@ -586,10 +604,12 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
  *
  * @since 0.1.0
  */
-export const layer = (options?: Options): Layer.Layer<SimNetwork> =>
-  Layer.effectContext(
+export const layer = (options?: Options): Layer.Layer<SimNetwork> => {
+  const simulation = Layer.effectContext(
     Effect.map(make(options), (sim) => Context.make(SimNetwork, sim).pipe(Context.add(Network.Network, sim.network)))
   )
+  return options?.clock === "virtual" ? simulation.pipe(Layer.provideMerge(SimClock.layer)) : simulation
+}
 
 /**
  * Whether `address` (an IP literal) is a loopback or wildcard address in the simulation's sense.

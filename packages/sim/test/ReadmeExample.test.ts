@@ -25,10 +25,12 @@ const ask = (question: string) =>
     const reader = yield* socket.reader
     const writer = yield* socket.writer
     const target = NetAddress.inetAddressUnsafe(server, 7)
-    const answer = yield* writer.write({ payload: question, address: target }).pipe(
-      Effect.andThen(Effect.timeoutOption(reader.pull, "200 millis")),
-      Effect.repeat({ until: (reply) => reply._tag === "Some" })
-    )
+    const answer = yield* writer
+      .write({ payload: question, address: target })
+      .pipe(
+        Effect.andThen(Effect.timeoutOption(reader.pull, "200 millis")),
+        Effect.repeat({ until: (reply) => reply._tag === "Some" })
+      )
     return answer._tag === "Some" ? new TextDecoder().decode(answer.value[0].payload) : ""
   }).pipe(Effect.scoped)
 
