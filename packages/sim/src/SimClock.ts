@@ -39,6 +39,11 @@ export interface SimClock extends Clock.Clock {
   readonly scheduler: Scheduler.Scheduler
   /** Sleeps still pending. */
   readonly pendingSleeps: () => number
+  /**
+   * Run `run` (synchronously, outside any fiber) when virtual time reaches `time`, among the sleeps due
+   * then, in registration order. Cancel by setting `cancelled`.
+   */
+  readonly schedule: (time: number, run: () => void) => { cancelled: boolean }
 }
 
 // runs after the other tasks of a batch
@@ -114,6 +119,12 @@ class VirtualClock implements SimClock {
         this.live--
       })
     })
+  }
+
+  schedule(time: number, run: () => void): { cancelled: boolean } {
+    const event = this.sleeps.push(Math.max(time, this.now), run)
+    this.kick()
+    return event
   }
 
   /** Schedule a check for idleness after the tasks queued so far. */

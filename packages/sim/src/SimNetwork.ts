@@ -314,7 +314,12 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
     traceCapacity: options.traceCapacity ?? 10_000,
     resolution: options.resolution === undefined ? 0.001 : millis(options.resolution),
     clock,
-    fork: (effect) => runFork(effect)
+    fork: (effect) => runFork(effect),
+    timer: SimClock.isSimClock(clock)
+      ? (time, fire) => {
+          clock.schedule(time, fire)
+        }
+      : undefined
   })
   SimTcp.install(world)
   SimTcp.configure(world, tcpConfig(options.tcp))

@@ -88,8 +88,8 @@ const kindCode: Record<TraceEvent["kind"], number> = {
 
 /**
  * Records events and keeps a running 64-bit hash of all of them (two 32-bit lanes of a multiply-xorshift
- * mix over the event's fields: time in microseconds, kind, packet id, protocol, ports, addresses, size,
- * flags and sequence number). Only the last `capacity` events are kept in memory.
+ * mix over each event's time in microseconds, kind, drop reason and its packet's fields: id, protocol,
+ * addresses, ports, size, flags and sequence number). Only the last `capacity` events are kept in memory.
  *
  * @since 0.1.0
  */
@@ -111,23 +111,29 @@ export class Recorder {
     return this.total
   }
 
-  record(event: TraceEvent): void {
+  /** A code for the packet's fields (id, protocol, addresses, ports, size, flags, sequence number). */
+  packetCode(p: Packet): number {
+    let h = Math.imul(p.id, 0x9e3779b1) ^ (p.protocol === "udp" ? 17 : 6)
+    h = mix32(h, this.stringCode(p.from.address))
+    h = mix32(h, p.from.port)
+    h = mix32(h, this.stringCode(p.to.address))
+    h = mix32(h, p.to.port)
+    h = mix32(h, p.payload.byteLength)
+    h = mix32(h, this.stringCode(p.flags))
+    return mix32(h, p.seq)
+  }
+
+  /** Record one event; `code` is the packet's `packetCode`, computed here when not given. */
+  record(time: number, kind: TraceEvent["kind"], packet: Packet, reason?: DropReason, code?: number): void {
     this.total++
-    const p = event.packet
-    this.mix(Math.round(event.time * 1000))
-    this.mix(Math.floor((event.time * 1000) / 4294967296))
-    this.mix(kindCode[event.kind])
-    this.mix(event.reason === undefined ? 0 : this.stringCode(event.reason))
-    this.mix(p.id)
-    this.mix(p.protocol === "udp" ? 17 : 6)
-    this.mix(this.stringCode(p.from.address))
-    this.mix(p.from.port)
-    this.mix(this.stringCode(p.to.address))
-    this.mix(p.to.port)
-    this.mix(p.payload.byteLength)
-    this.mix(this.stringCode(p.flags))
-    this.mix(p.seq)
+    const micros = Math.round(time * 1000)
+    this.mix(micros)
+    this.mix(Math.floor(micros / 4294967296))
+    this.mix(kindCode[kind])
+    this.mix(reason === undefined ? 0 : this.stringCode(reason))
+    this.mix(code ?? this.packetCode(packet))
     if (this.capacity === 0) return
+    const event: TraceEvent = reason === undefined ? { time, kind, packet } : { time, kind, reason, packet }
     if (this.events.length < this.capacity) {
       this.events.push(event)
     } else {
@@ -166,6 +172,8 @@ export class Recorder {
     this.h2 = Math.imul(this.h2 ^ Math.imul((k << 15) | (k >>> 17), 0x1b873593), 0x85ebca6b) ^ (this.h2 >>> 16)
   }
 }
+
+const mix32 = (h: number, value: number): number => Math.imul(h ^ (value | 0), 0x01000193) ^ (h >>> 15)
 
 const fmix = (input: number): number => {
   let h = input

@@ -22,6 +22,8 @@ export interface WirePacket extends Trace.Packet {
   readonly segment: unknown
   /** Called when the packet reaches its host but no socket (ICMP port unreachable). */
   readonly unreachable: (() => void) | undefined
+  /** `Trace.Recorder.packetCode` of the packet, computed once. */
+  traceCode: number
 }
 
 export interface PacketSpec {
@@ -58,6 +60,8 @@ export class HostState {
   readonly closers = new Set<(reset: boolean) => void>()
   /** TCP state, owned by internal/SimTcp.ts. */
   tcp: unknown = undefined
+  /** Outgoing links, by destination host. */
+  readonly links = new Map<HostState, LinkEntry>()
   private nextEphemeral = 49152
 
   constructor(name: string, index: number, v4: ReadonlyArray<string>, v6: ReadonlyArray<string>) {
@@ -106,10 +110,19 @@ export interface InFlight {
   readonly held: boolean
 }
 
-interface LinkState {
+/** One direction of a link: its settings, its random stream, its queue state, its faults. */
+class LinkEntry {
   readonly random: Random
-  lastDelivery: number
-  busyUntil: number
+  options: Link.LinkOptions | undefined = undefined
+  config: Link.LinkConfig | undefined = undefined
+  lastDelivery = 0
+  busyUntil = 0
+  partitioned = false
+  held = false
+
+  constructor(random: Random) {
+    this.random = random
+  }
 }
 
 export interface Stats {
@@ -128,21 +141,16 @@ export interface WorldOptions {
   readonly resolution: number
   readonly clock: Clock.Clock
   readonly fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+  /** Call `fire` at simulated time `time` without a fiber (a `SimClock` offers this). */
+  readonly timer?: ((time: number, fire: () => void) => void) | undefined
 }
-
-const linkKey = (from: HostState, to: HostState): string => `${from.name}\u0000${to.name}`
 
 export class World {
   readonly seed: number | string
   readonly hosts = new Map<string, HostState>()
   private readonly byAddress = new Map<string, HostState>()
-  private readonly linkOptions = new Map<string, Link.LinkOptions>()
-  private readonly linkConfigs = new Map<string, Link.LinkConfig>()
-  private readonly linkStates = new Map<string, LinkState>()
   private defaults: Link.LinkConfig
   readonly loopback: Link.LinkConfig
-  private readonly partitions = new Set<string>()
-  private readonly holds = new Set<string>()
   private held: Array<WirePacket> = []
   private readonly inFlight = new Map<WirePacket, number>()
   private readonly events = new EventQueue()
@@ -171,6 +179,7 @@ export class World {
   private readonly resolution: number
   private readonly clock: Clock.Clock
   private readonly fork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+  private readonly timer: ((time: number, fire: () => void) => void) | undefined
 
   constructor(options: WorldOptions) {
     this.seed = options.seed
@@ -181,6 +190,7 @@ export class World {
     this.trace = new Trace.Recorder(options.traceCapacity)
     this.clock = options.clock
     this.fork = options.fork
+    this.timer = options.timer
   }
 
   // ---- time -------------------------------------------------------------------------------------------
@@ -209,6 +219,10 @@ export class World {
     const timers = this.timers
     if (timers.length > 0 && (timers[0] as number) <= time) return
     timers.unshift(time)
+    if (this.timer !== undefined) {
+      this.timer(time, () => this.fire(time))
+      return
+    }
     this.fork(
       Effect.suspend(() =>
         Effect.sleep(Duration.millis(Math.max(0, time - this.clock.currentTimeMillisUnsafe())))
@@ -281,28 +295,45 @@ export class World {
 
   // ---- links, partitions, holds -------------------------------------------------------------------------
 
+  private entry(from: HostState, to: HostState): LinkEntry {
+    let entry = from.links.get(to)
+    if (entry === undefined) {
+      entry = new LinkEntry(
+        new Random(this.seedInt ^ Math.imul(from.index, 0x9e3779b1) ^ Math.imul(to.index, 0x85ebca77))
+      )
+      from.links.set(to, entry)
+    }
+    return entry
+  }
+
+  private entries(): Array<LinkEntry> {
+    const out: Array<LinkEntry> = []
+    for (const host of this.hosts.values()) for (const entry of host.links.values()) out.push(entry)
+    return out
+  }
+
   setDefaults(options: Link.LinkOptions): void {
     this.defaults = Link.resolve(this.defaults, options)
-    this.linkConfigs.clear()
-    for (const [key, opts] of this.linkOptions) this.linkConfigs.set(key, Link.resolve(this.defaults, opts))
+    for (const entry of this.entries()) {
+      if (entry.options !== undefined) entry.config = Link.resolve(this.defaults, entry.options)
+    }
   }
 
   setLink(from: HostState, to: HostState, options: Link.LinkOptions): void {
-    const key = linkKey(from, to)
-    const merged = { ...this.linkOptions.get(key), ...options }
-    this.linkOptions.set(key, merged)
-    this.linkConfigs.set(key, Link.resolve(this.defaults, merged))
+    const entry = this.entry(from, to)
+    entry.options = { ...entry.options, ...options }
+    entry.config = Link.resolve(this.defaults, entry.options)
   }
 
   resetLink(from: HostState, to: HostState): void {
-    const key = linkKey(from, to)
-    this.linkOptions.delete(key)
-    this.linkConfigs.delete(key)
+    const entry = this.entry(from, to)
+    entry.options = undefined
+    entry.config = undefined
   }
 
   private config(from: HostState, to: HostState): Link.LinkConfig {
     if (from === to) return this.loopback
-    return this.linkConfigs.get(linkKey(from, to)) ?? this.defaults
+    return from.links.get(to)?.config ?? this.defaults
   }
 
   /** The MTU on the path from `host` to `address` (65535 when unlimited). */
@@ -312,47 +343,32 @@ export class World {
     return Number.isFinite(mtu) ? mtu : 65535
   }
 
-  private linkState(from: HostState, to: HostState): LinkState {
-    const key = linkKey(from, to)
-    let state = this.linkStates.get(key)
-    if (state === undefined) {
-      state = {
-        random: new Random(this.seedInt ^ Math.imul(from.index, 0x9e3779b1) ^ Math.imul(to.index, 0x85ebca77)),
-        lastDelivery: 0,
-        busyUntil: 0
-      }
-      this.linkStates.set(key, state)
-    }
-    return state
-  }
-
   partition(from: HostState, to: HostState): void {
-    this.partitions.add(linkKey(from, to))
+    if (from !== to) this.entry(from, to).partitioned = true
   }
 
   repair(from: HostState, to: HostState): void {
-    this.partitions.delete(linkKey(from, to))
+    this.entry(from, to).partitioned = false
   }
 
   repairAll(): void {
-    this.partitions.clear()
+    for (const entry of this.entries()) entry.partitioned = false
   }
 
   isPartitioned(from: HostState, to: HostState): boolean {
-    return this.partitions.has(linkKey(from, to))
+    return from.links.get(to)?.partitioned ?? false
   }
 
   hold(from: HostState, to: HostState): void {
-    this.holds.add(linkKey(from, to))
+    if (from !== to) this.entry(from, to).held = true
   }
 
   release(from: HostState, to: HostState): void {
-    const key = linkKey(from, to)
-    this.holds.delete(key)
+    this.entry(from, to).held = false
     const now = this.now()
     const keep: Array<WirePacket> = []
     for (const packet of this.held) {
-      if (packet.dstHost !== undefined && linkKey(packet.srcHost, packet.dstHost) === key) {
+      if (packet.srcHost === from && packet.dstHost === to) {
         this.record(now, "release", packet)
         this.inFlight.set(packet, now)
         this.schedule(now, () => this.arrive(packet))
@@ -373,11 +389,7 @@ export class World {
   // ---- the packet pipeline ------------------------------------------------------------------------------
 
   private record(time: number, kind: Trace.TraceEvent["kind"], packet: WirePacket, reason?: Trace.DropReason): void {
-    this.trace.record(
-      reason === undefined
-        ? { time, kind, packet: publicPacket(packet) }
-        : { time, kind, reason, packet: publicPacket(packet) }
-    )
+    this.trace.record(time, kind, this.trace.capacity > 0 ? publicPacket(packet) : packet, reason, packet.traceCode)
   }
 
   private drop(time: number, packet: WirePacket, reason: Trace.DropReason): void {
@@ -389,7 +401,7 @@ export class World {
   packet(spec: PacketSpec): WirePacket {
     const { srcHost, to } = spec
     const dstHost = isLoopback(to.address) || isWildcard(to.address) ? srcHost : this.byAddress.get(to.address)
-    return {
+    const packet: WirePacket = {
       id: this.nextPacketId++,
       protocol: spec.protocol,
       from: { host: srcHost.name, address: spec.from.address, port: spec.from.port },
@@ -401,8 +413,11 @@ export class World {
       srcHost,
       dstHost,
       segment: spec.segment,
-      unreachable: spec.unreachable
+      unreachable: spec.unreachable,
+      traceCode: 0
     }
+    packet.traceCode = this.trace.packetCode(packet)
+    return packet
   }
 
   /** Send a packet into the network: rules, then the link model, then scheduled delivery. */
@@ -433,7 +448,8 @@ export class World {
       this.drop(now, packet, "unreachable")
       return
     }
-    if (src !== dst && this.partitions.has(linkKey(src, dst))) {
+    const link = src === dst ? undefined : this.entry(src, dst)
+    if (link?.partitioned === true) {
       this.drop(now, packet, "partition")
       return
     }
@@ -444,7 +460,7 @@ export class World {
       this.drop(now, packet, "mtu")
       return
     }
-    const state = this.linkState(src, dst)
+    const state = link ?? this.entry(src, dst)
     const random = state.random
     if (random.chance(config.loss)) {
       this.drop(now, packet, "loss")
@@ -493,13 +509,13 @@ export class World {
     const src = packet.srcHost
     const dst = packet.dstHost
     if (dst === undefined) return
-    if (src !== dst) {
-      const key = linkKey(src, dst)
-      if (this.partitions.has(key)) {
+    const link = src === dst ? undefined : src.links.get(dst)
+    if (link !== undefined) {
+      if (link.partitioned) {
         this.drop(now, packet, "partition")
         return
       }
-      if (this.holds.has(key)) {
+      if (link.held) {
         this.held.push(packet)
         this.record(now, "hold", packet)
         return
@@ -527,4 +543,13 @@ export class World {
   }
 }
 
-const publicPacket = (packet: WirePacket): Trace.Packet => packet
+const publicPacket = (packet: WirePacket): Trace.Packet => ({
+  id: packet.id,
+  protocol: packet.protocol,
+  from: packet.from,
+  to: packet.to,
+  payload: packet.payload,
+  flags: packet.flags,
+  seq: packet.seq,
+  sentAt: packet.sentAt
+})
