@@ -41,7 +41,7 @@ import type { TestClock } from "effect/testing"
 import { SimSystemError } from "./internal/Errors.js"
 import * as SimDatagram from "./internal/SimDatagram.js"
 import * as SimTcp from "./internal/SimTcp.js"
-import { type HostState, type InFlight, isLoopback, isWildcard, type Stats, World } from "./internal/World.js"
+import { type HostState, type InFlight, type Stats, World } from "./internal/World.js"
 import * as Link from "./Link.js"
 import type * as Rule from "./Rule.js"
 import * as SimClock from "./SimClock.js"
@@ -615,10 +615,3 @@ export const layer = (options?: Options): Layer.Layer<SimNetwork> => {
   )
   return options?.clock === "virtual" ? simulation.pipe(Layer.provideMerge(SimClock.layer)) : simulation
 }
-
-/**
- * Whether `address` (an IP literal) is a loopback or wildcard address in the simulation's sense.
- *
- * @since 0.1.0
- */
-export const isLocalAddress = (address: string): boolean => isLoopback(address) || isWildcard(address)

@@ -67,4 +67,34 @@ describe("SimClock", () => {
       assert.isAbove(yield* Clock.currentTimeMillis, 50)
     }).pipe(Effect.provide(SimNetwork.layer({ seed: 9, hosts: ["a", "b"] })), Effect.provide(SimClock.layer))
   )
+
+  it.effect("replays exactly from its seed", () =>
+    Effect.gen(function* () {
+      const run = (seed: number) =>
+        Effect.gen(function* () {
+          const sim = yield* SimNetwork.SimNetwork
+          yield* sim.link("a", "b", { latency: "10 millis", jitter: "5 millis", loss: 0.2, reorder: 0.2 })
+          const port = yield* SimNetwork.onHost("b")(tcpEcho(8))
+          const network = yield* Network.Network
+          yield* Effect.forEach(
+            [1, 2, 3],
+            () =>
+              SimNetwork.onHost("a")(
+                Effect.gen(function* () {
+                  const socket = yield* network.connect({ host: "b", port })
+                  const reader = yield* socket.reader
+                  const writer = yield* socket.writer
+                  yield* writer.write(new Uint8Array(20_000))
+                  yield* readBytes(reader.pull, 20_000)
+                }).pipe(Effect.scoped)
+              ),
+            { concurrency: "unbounded", discard: true }
+          )
+          return { hash: yield* sim.traceHash, now: yield* Clock.currentTimeMillis }
+        }).pipe(Effect.scoped, Effect.provide(SimNetwork.layer({ seed, hosts: ["a", "b"], clock: "virtual" })))
+      const first = yield* run(3)
+      assert.deepStrictEqual(yield* run(3), first)
+      assert.notStrictEqual((yield* run(4)).hash, first.hash)
+    })
+  )
 })

@@ -399,7 +399,7 @@ class Connection {
     }
   }
 
-  /** Queue bytes; `true` when the send buffer has room for more. */
+  /** Queue bytes for sending, cut into segments of at most one MSS. */
   enqueue(data: Uint8Array): void {
     for (let offset = 0; offset < data.byteLength; offset += this.mss) {
       const chunk = data.slice(offset, Math.min(data.byteLength, offset + this.mss))
