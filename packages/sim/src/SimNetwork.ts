@@ -378,10 +378,23 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
     return first === undefined ? undefined : NetAddress.formatIp(first)
   }
 
+  // a bind or listen address given as a name (the host's own, or "localhost") resolves like a connect
+  const localName = (name: string | undefined, family: "ipv4" | "ipv6" | undefined): string | undefined =>
+    name === undefined || name === "" || NetAddress.ipFromString(name)._tag === "Success"
+      ? name
+      : (resolveString(name, family) ?? name)
+
+  const bindByAddress = (datagramOptions: Network.DatagramOptions): Network.DatagramOptions => {
+    const bind = datagramOptions.bind
+    return bind === undefined
+      ? datagramOptions
+      : { ...datagramOptions, bind: { ...bind, address: localName(bind.address, datagramOptions.family) } }
+  }
+
   const network: Network.NetworkService = {
     datagramSocket: (datagramOptions) =>
       Effect.flatMap(currentHost, (host) =>
-        SimDatagram.make(world, host, datagramOptions, (name) => {
+        SimDatagram.make(world, host, bindByAddress(datagramOptions), (name) => {
           const address = resolveString(name, datagramOptions.family)
           return address === undefined
             ? Effect.fail(
@@ -395,7 +408,10 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
             : Effect.succeed(address)
         })
       ),
-    listen: (listenOptions) => Effect.flatMap(currentHost, (host) => SimTcp.listen(host, listenOptions)),
+    listen: (listenOptions) =>
+      Effect.flatMap(currentHost, (host) =>
+        SimTcp.listen(host, { ...listenOptions, host: localName(listenOptions.host, undefined) })
+      ),
     connect: (connectOptions) =>
       Effect.map(currentHost, (host) =>
         SimTcp.connect(world, host, connectOptions, (name, family) => {

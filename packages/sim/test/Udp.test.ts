@@ -1,5 +1,7 @@
+import { Network } from "@diesel/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import * as NetAddress from "effect/net/NetAddress"
 import { TestClock } from "effect/testing"
 import { SimNetwork } from "../src/index.js"
 import { bytes, inet, text, udpEcho, udpSocket } from "./helpers.js"
@@ -45,6 +47,37 @@ describe("simulated UDP", () => {
       const a = yield* sim.host("a")
       const trace = yield* sim.trace
       assert.strictEqual(trace[0]?.packet.from.address, a.ipv6[0])
+    }).pipe(sim())
+  )
+})
+
+describe("providing the simulated network", () => {
+  it.effect("Network.provide(effect, sim.network) runs the effect on the simulation", () =>
+    Effect.gen(function* () {
+      const sim = yield* SimNetwork.make({ seed: 1, hosts: ["server"] })
+      const answer = yield* Effect.gen(function* () {
+        // bind by host name, as a server would
+        const port = yield* SimNetwork.onHost("server")(udpEcho(7))
+        const client = yield* udpSocket()
+        const [server] = (yield* sim.host("server")).ipv4
+        yield* client.writer.write({ payload: "via provide", address: inet(server ?? "", port) })
+        const [reply] = yield* client.reader.pull
+        return text(reply.payload)
+      }).pipe(Network.provide(sim.network))
+      assert.strictEqual(answer, "via provide")
+      assert.strictEqual((yield* sim.stats).delivered, 2)
+    })
+  )
+
+  it.effect("binds and listens on a host's own name", () =>
+    Effect.gen(function* () {
+      const sim = yield* SimNetwork.SimNetwork
+      const network = yield* Network.Network
+      const socket = yield* SimNetwork.onHost("a")(udpSocket({ bind: { address: "a", port: 53 } }))
+      const a = yield* sim.host("a")
+      assert.strictEqual(NetAddress.formatHost(socket.reader.address), a.ipv4[0])
+      const server = yield* SimNetwork.onHost("a")(network.listen({ host: "a", port: 80 }))
+      assert.isTrue(NetAddress.isInetAddress(server.address))
     }).pipe(sim())
   )
 })
