@@ -234,10 +234,6 @@ class Connection {
     host.closers.add(this.crash)
   }
 
-  get isOpen(): boolean {
-    return this.state === "established"
-  }
-
   // ---- wiring ----------------------------------------------------------------------------------------------
 
   private transmit(seg: Segment): void {
