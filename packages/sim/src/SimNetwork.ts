@@ -631,3 +631,31 @@ export const layer = (options?: Options): Layer.Layer<SimNetwork> => {
   )
   return options?.clock === "virtual" ? simulation.pipe(Layer.provideMerge(SimClock.layer)) : simulation
 }
+
+/**
+ * A way to run an effect on one network implementation.
+ *
+ * @since 0.1.0
+ */
+export interface Provider {
+  readonly name: "node" | "sim"
+  readonly provide: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/**
+ * The two networks a shared test suite runs on: the Node network (real sockets) and a fresh simulation
+ * (perfect links by default, so behaviour defined for both is the same).
+ *
+ * @example
+ * ```ts
+ * for (const { name, provide } of SimNetwork.providers()) {
+ *   it.live(`UDP echo on ${name}`, () => echoCase.pipe(provide))
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const providers = (options?: Options): ReadonlyArray<Provider> => [
+  { name: "node", provide: (effect) => Network.provide(effect, Network.node) },
+  { name: "sim", provide: (effect) => Effect.provide(effect, layer(options)) }
+]

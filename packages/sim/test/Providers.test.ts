@@ -9,14 +9,7 @@ import * as NetAddress from "effect/net/NetAddress"
 import { SimNetwork } from "../src/index.js"
 import { causeCode, inet, readAll, readBytes, tcpEcho, text, udpEcho, udpSocket } from "./helpers.js"
 
-type Provider = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-
-const providers: ReadonlyArray<readonly [string, Provider]> = [
-  ["node", (effect) => Network.provide(effect, Network.node)],
-  ["sim", (effect) => Effect.provide(effect, SimNetwork.layer({ seed: 1 }))]
-]
-
-for (const [name, provider] of providers) {
+for (const { name, provide: provider } of SimNetwork.providers({ seed: 1 })) {
   describe(`seam cases on the ${name} network`, () => {
     it.live("UDP echo over 127.0.0.1", () =>
       Effect.gen(function* () {
