@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Connection, Conversation, Network } from "@diesel/core"
+import { Connection, Conversation, Network, Receive } from "@diesel/core"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -124,6 +124,9 @@ const socketAddresses = Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (
   })
 )
 
+const isPeerClosed = (error: unknown): error is Receive.ConnectionClosedError =>
+  error instanceof Receive.ConnectionClosedError && error.reason !== "closed"
+
 /**
  * Resolve when `connection` has been idle (no byte in or out) for `idleMillis`.
  *
@@ -212,7 +215,10 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
         })
         live.add(connection)
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(connection)))
-        const body = Effect.isEffect(userHandler) ? userHandler : userHandler(connection)
+        const body = (Effect.isEffect(userHandler) ? userHandler : userHandler(connection)).pipe(
+          // the peer hanging up is how most conversations end: not a failure of the service
+          Effect.catchIf(isPeerClosed, (error) => Effect.logDebug(`${name}: peer closed`, error))
+        )
         const handler =
           idleMillis === undefined
             ? body
