@@ -81,7 +81,7 @@ export const connect = (
       localAddress: options.localAddress,
       family: options.family,
       noDelay: options.noDelay,
-      allowHalfOpen: true,
+      allowHalfOpen: tls === undefined,
       tls
     })
     const remote = NetAddress.inetAddressFromIpString(options.host, options.port)

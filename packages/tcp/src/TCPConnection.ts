@@ -16,6 +16,7 @@
 import { ByteBuffer, Connection } from "@diesel/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as NetAddress from "effect/net/NetAddress"
@@ -60,7 +61,16 @@ export interface UpgradeOptions {
   readonly rejectUnauthorized?: boolean | undefined
   readonly requestCert?: boolean | undefined
   readonly alpnProtocols?: ReadonlyArray<string> | undefined
+  /** Fail with `UpgradeError` when the handshake is not done in time (default 10 s). */
+  readonly timeout?: Duration.Input | undefined
 }
+
+/**
+ * The default STARTTLS handshake timeout.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_UPGRADE_TIMEOUT: Duration.Duration = Duration.seconds(10)
 
 /**
  * A TCP connection.
@@ -351,6 +361,8 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
 
     const close: Effect.Effect<void> = Effect.suspend(() => {
       if (closedLocally) return Effect.void
+      // a reset or failed socket has nothing to flush: a graceful close could wait forever
+      if (ended?.reason === "reset" || writeError !== undefined) return abort
       closedLocally = true
       return Effect.andThen(
         halfClose,
@@ -369,7 +381,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         if (pulling) return fail(new Error("a receive is in progress on this connection"))
         const o = upgradeOptions ?? {}
         const servername = o.servername ?? options.servername
-        return Effect.mapError(
+        const upgraded = Effect.mapError(
           reader.upgrade({
             ...(servername === undefined || options.role === "server" ? {} : { servername }),
             ...(o.key === undefined ? {} : { key: Redacted.make(o.key) }),
@@ -381,6 +393,10 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
           }),
           (error) => new UpgradeError({ connectionId: id, peer, cause: error })
         )
+        return Effect.timeoutOrElse(upgraded, {
+          duration: o.timeout ?? DEFAULT_UPGRADE_TIMEOUT,
+          orElse: () => fail(new Error("TLS handshake timed out"))
+        })
       })
 
     const connection: TCPConnection = {

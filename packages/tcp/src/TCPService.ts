@@ -176,7 +176,9 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
         ipv6Only: options.ipv6Only,
         reusePort: options.reusePort,
         noDelay: options.noDelay,
-        allowHalfOpen: true,
+        // Node's TLS server leaks sockets whose handshake fails when half-open is allowed; TLS half-close
+        // (close_notify) is not supported anyway
+        allowHalfOpen: options.tls === undefined,
         tls: options.tls
       }),
       listenScope
