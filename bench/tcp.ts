@@ -62,7 +62,12 @@ const dieselBulkEcho = Effect.forever(Effect.flatMap(Receive.receiveAny(), Conne
 
 const nodeServer = (onSocket: (socket: Net.Socket) => void): Promise<Server> =>
   new Promise((resolve) => {
-    const server = Net.createServer({ noDelay: true }, onSocket)
+    const sockets = new Set<Net.Socket>()
+    const server = Net.createServer({ noDelay: true }, (socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      onSocket(socket)
+    })
     server.listen({ host: "127.0.0.1", port: 0, backlog: 1024 }, () => {
       const address = server.address()
       const port = typeof address === "object" && address !== null ? address.port : 0
@@ -71,7 +76,7 @@ const nodeServer = (onSocket: (socket: Net.Socket) => void): Promise<Server> =>
         stop: () =>
           new Promise<void>((done) => {
             server.close(() => done())
-            server.closeAllConnections?.()
+            for (const socket of sockets) socket.destroy()
           })
       })
     })
