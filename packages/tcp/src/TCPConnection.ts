@@ -14,11 +14,13 @@
  * @since 0.1.0
  */
 import { ByteBuffer, Connection } from "@diesel/core"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import type * as NetAddress from "effect/net/NetAddress"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
@@ -117,12 +119,15 @@ export interface MakeOptions {
 
 const encoder = new TextEncoder()
 
-interface Waiter {
-  readonly priority: number
-  readonly seq: number
-  granted: boolean
-  resume: (() => void) | undefined
-}
+/**
+ * Output is coalesced until the end of the tick; a send that brings the outbox to this size writes it at
+ * once and waits for the socket (backpressure).
+ *
+ * @since 0.1.0
+ */
+export const CORK_BYTES = 64 * 1024
+
+const MAX_DEFERRALS = 64
 
 const toBuffers = (value: string | Uint8Array | ReadonlyArray<string | Uint8Array>): Array<string | Uint8Array> =>
   typeof value === "string" || value instanceof Uint8Array ? [value] : [...value]
@@ -164,9 +169,20 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
     let ended: Connection.InputEnded | undefined
     let pulling = false
     const pullWaiters = new Set<() => void>()
-    let writing = false
-    let seq = 0
-    const queue: Array<Waiter> = []
+    // The outbox: sends not yet handed to the socket, kept in priority order (stable). It is written in
+    // one `writeAll` (one writev) when the conversation waits for input, at the end of the tick, or at
+    // once when it holds CORK_BYTES or more.
+    let outbox: Array<Uint8Array | string> = []
+    let priorities: Array<number> | undefined
+    let outboxBytes = 0
+    /** Senders waiting until the current outbox has been written (resumed with `true` on success). */
+    let batchWaiters: Array<(ok: boolean) => void> = []
+    /** A `writeAll` is in progress (waiting for the peer to read). */
+    let flushing = false
+    const idleWaiters = new Set<() => void>()
+    let flushScheduled = false
+    let sentBytes = 0
+    let background: Fiber.Fiber<void> | undefined
 
     metrics.opened()
     yield* Scope.addFinalizer(
@@ -175,7 +191,8 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         released = true
         closedLocally = true
         writeClosed = true
-        failQueued()
+        dropOutbox()
+        background?.interruptUnsafe()
         metrics.closed()
       })
     )
@@ -237,125 +254,188 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       })
     })
 
-    const fill: Effect.Effect<void, Connection.InputEnded> = Effect.suspend(() => {
-      if (ended !== undefined) return Effect.fail(ended)
-      if (closedLocally) {
-        ended = new Connection.InputEnded({ reason: "closed" })
-        return Effect.fail(ended)
+    const fill: Effect.Effect<void, Connection.InputEnded> = Effect.suspend(
+      (): Effect.Effect<void, Connection.InputEnded> => {
+        if (ended !== undefined) return Effect.fail(ended)
+        if (closedLocally) {
+          ended = new Connection.InputEnded({ reason: "closed" })
+          return Effect.fail(ended)
+        }
+        if (pulling) return awaitPull
+        // about to wait for the peer: write what this conversation has sent so far first
+        if (outbox.length > 0 && !flushing) return Effect.andThen(flush, fill)
+        pulling = true
+        return pull
       }
-      if (pulling) return awaitPull
-      pulling = true
-      return pull
-    })
+    )
 
     // --- send ----------------------------------------------------------------------------------------
     const sendError = (message: string, cause?: unknown) =>
       new Connection.SendError({ connectionId: id, peer, message, cause })
 
-    function failQueued() {
-      // Queued senders re-check `writeClosed` when resumed and fail.
-      while (queue.length > 0) {
-        const next = queue.shift()
-        if (next !== undefined) grant(next)
+    const wakeIdle = () => {
+      if (idleWaiters.size === 0) return
+      const woken = [...idleWaiters]
+      idleWaiters.clear()
+      for (const wake of woken) wake()
+    }
+
+    /** Forget unsent output (abort, or the socket is gone) and fail its senders. */
+    function dropOutbox() {
+      const waiters = batchWaiters
+      outbox = []
+      priorities = undefined
+      outboxBytes = 0
+      batchWaiters = []
+      for (const resume of waiters) resume(false)
+    }
+
+    const push = (data: Uint8Array | string, priority: number, size: number) => {
+      outboxBytes += size
+      if (priorities === undefined && priority !== DEFAULT_PRIORITY) priorities = outbox.map(() => DEFAULT_PRIORITY)
+      if (priorities === undefined) {
+        outbox.push(data)
+        return
       }
+      let i = outbox.length
+      while (i > 0 && (priorities[i - 1] ?? DEFAULT_PRIORITY) < priority) i--
+      outbox.splice(i, 0, data)
+      priorities.splice(i, 0, priority)
     }
 
-    function grant(waiter: Waiter) {
-      waiter.granted = true
-      const resume = waiter.resume
-      waiter.resume = undefined
-      resume?.()
-    }
-
-    /** Pass write ownership to the next queued sender, or free it. */
-    function release() {
-      const next = queue.shift()
-      if (next === undefined) writing = false
-      else grant(next)
-    }
-
-    const enqueue = (priority: number): Waiter => {
-      const waiter: Waiter = { priority, seq: seq++, granted: false, resume: undefined }
-      // stable: after every waiter of higher or equal priority
-      let i = queue.length
-      while (i > 0) {
-        const before = queue[i - 1]
-        if (before === undefined || before.priority >= priority) break
-        i--
+    /** Write the current outbox with one `writeAll`. */
+    const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
+      const chunks = outbox
+      const [first, ...rest] = chunks
+      if (first === undefined) return Effect.void
+      const waiters = batchWaiters
+      outbox = []
+      priorities = undefined
+      outboxBytes = 0
+      batchWaiters = []
+      if (writeClosed) {
+        for (const resume of waiters) resume(false)
+        return Effect.void
       }
-      queue.splice(i, 0, waiter)
-      return waiter
-    }
-
-    const awaitTurn = (waiter: Waiter) =>
-      Effect.callback<void>((resume) => {
-        if (waiter.granted) return resume(Effect.void)
-        waiter.resume = () => resume(Effect.void)
-        return Effect.sync(() => {
-          waiter.resume = undefined
-        })
-      })
-
-    const write = (data: Uint8Array | string): Effect.Effect<void, Connection.SendError> =>
-      Effect.suspend(() => {
-        if (writeClosed) return Effect.fail(sendError("connection closed", writeError))
-        bytesOut += byteLength(data)
-        lastActivity = clock.currentTimeMillisUnsafe()
-        metrics.bytesOut(byteLength(data))
-        return Effect.mapError(writer.write(data), (error) => {
-          writeError = error
-          writeClosed = true
-          return sendError("write failed", error)
-        })
-      })
-
-    /** Run `body` holding write ownership, queueing by priority behind the current holder. */
-    const withWriteTurn = <A, E>(
-      priority: number,
-      body: Effect.Effect<A, E>
-    ): Effect.Effect<A, E | Connection.SendError> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          if (!writing) {
-            writing = true
-            return Effect.ensuring(restore(body), Effect.sync(release))
-          }
-          const waiter = enqueue(priority)
-          return restore(awaitTurn(waiter)).pipe(
-            Effect.onInterrupt(() =>
-              Effect.sync(() => {
-                if (waiter.granted) release()
-                else {
-                  const index = queue.indexOf(waiter)
-                  if (index >= 0) queue.splice(index, 1)
-                }
-              })
-            ),
-            Effect.flatMap(() => Effect.ensuring(restore(body), Effect.sync(release)))
-          )
-        })
+      flushing = true
+      // a failure is recorded (and reported to the senders waiting for this batch) by the exit handler
+      return Effect.ignore(
+        Effect.onExit(writer.writeAll([first, ...rest]), (exit) =>
+          Effect.sync(() => {
+            flushing = false
+            const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+            if (failed) {
+              writeError = exit.cause
+              writeClosed = true
+            }
+            for (const resume of waiters) resume(!failed)
+            if (failed) dropOutbox()
+            else if (outbox.length > 0 && Exit.isFailure(exit)) schedule()
+            wakeIdle()
+          })
+        )
       )
+    })
 
-    const sendWith = (data: Uint8Array | string, sendOptions?: SendOptions) =>
-      withWriteTurn(sendOptions?.priority ?? DEFAULT_PRIORITY, write(data))
+    const awaitIdle = Effect.callback<void>((resume) => {
+      const wake = () => resume(Effect.void)
+      idleWaiters.add(wake)
+      return Effect.sync(() => {
+        idleWaiters.delete(wake)
+      })
+    })
 
-    const send = (data: Uint8Array | string) => withWriteTurn(DEFAULT_PRIORITY, write(data))
+    /** Write everything in the outbox, waiting for another fiber's write first if one is in progress. */
+    const flush: Effect.Effect<void> = Effect.suspend(() => {
+      if (flushing) return Effect.andThen(awaitIdle, flush)
+      if (outbox.length === 0) return Effect.void
+      return Effect.andThen(flushOnce, flush)
+    })
+
+    // Deferred flush: on a later macrotask. While the conversation keeps sending (a loop that yields to
+    // the scheduler between messages), wait for it to reach `fill` or CORK_BYTES, for at most
+    // MAX_DEFERRALS turns; a conversation that has stopped sending is flushed on the next turn.
+    let deferrals = 0
+    let seenBytes = 0
+    const runBackground = () => {
+      flushScheduled = false
+      if (flushing || released || outbox.length === 0) return
+      if (sentBytes !== seenBytes && deferrals < MAX_DEFERRALS) {
+        seenBytes = sentBytes
+        deferrals++
+        schedule()
+        return
+      }
+      deferrals = 0
+      background = Effect.runForkWith(context)(flush)
+    }
+
+    function schedule() {
+      if (flushScheduled) return
+      flushScheduled = true
+      setImmediate(runBackground)
+    }
+
+    const awaitBatch = Effect.callback<void, Connection.SendError>((resume) => {
+      let done = false
+      const waiter = (ok: boolean) => {
+        done = true
+        resume(ok ? Effect.void : Effect.fail(sendError("connection closed before the data was written", writeError)))
+      }
+      batchWaiters.push(waiter)
+      return Effect.sync(() => {
+        if (done) return
+        const index = batchWaiters.indexOf(waiter)
+        if (index >= 0) batchWaiters.splice(index, 1)
+      })
+    })
+
+    const sendWith = (
+      data: Uint8Array | string,
+      sendOptions?: SendOptions
+    ): Effect.Effect<void, Connection.SendError> =>
+      Effect.suspend(() => {
+        if (writeClosed || closing) return Effect.fail(sendError("connection closed", writeError))
+        const size = byteLength(data)
+        if (size === 0) return Effect.void
+        bytesOut += size
+        lastActivity = clock.currentTimeMillisUnsafe()
+        metrics.bytesOut(size)
+        push(data, sendOptions?.priority ?? DEFAULT_PRIORITY, size)
+        sentBytes += size
+        if (flushing) return awaitBatch
+        if (outboxBytes >= CORK_BYTES) return Effect.andThen(flush, checkWritten)
+        schedule()
+        return Effect.void
+      })
+
+    const checkWritten = Effect.suspend(() =>
+      writeClosed && writeError !== undefined ? Effect.fail(sendError("write failed", writeError)) : Effect.void
+    )
+
+    const send = (data: Uint8Array | string) => sendWith(data)
 
     const shutWrite = Effect.suspend(() => {
       if (writeClosed) return Effect.void
       writeClosed = true
-      failQueued()
       return Scope.close(writerScope, Exit.void)
     })
 
-    const halfClose: Effect.Effect<void> = withWriteTurn(Number.NEGATIVE_INFINITY, shutWrite).pipe(Effect.ignore)
+    let closing = false
+
+    const halfClose: Effect.Effect<void> = Effect.suspend(() => {
+      if (closing) return Effect.void
+      closing = true
+      return Effect.andThen(flush, shutWrite)
+    })
 
     const abort: Effect.Effect<void> = Effect.suspend(() => {
       if (released || aborted) return Effect.void
       aborted = true
       closedLocally = true
+      closing = true
       writeClosed = true
-      failQueued()
+      dropOutbox()
       return Effect.ignore(writer.write(new Socket.CloseEvent(1000)))
     })
 
@@ -381,16 +461,20 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         if (pulling) return fail(new Error("a receive is in progress on this connection"))
         const o = upgradeOptions ?? {}
         const servername = o.servername ?? options.servername
+        // what was sent before the upgrade goes out in clear first
         const upgraded = Effect.mapError(
-          reader.upgrade({
-            ...(servername === undefined || options.role === "server" ? {} : { servername }),
-            ...(o.key === undefined ? {} : { key: Redacted.make(o.key) }),
-            ...(o.cert === undefined ? {} : { cert: o.cert }),
-            ...(o.ca === undefined ? {} : { ca: toBuffers(o.ca) }),
-            ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
-            ...(o.requestCert === undefined ? {} : { requestCert: o.requestCert }),
-            ...(o.alpnProtocols === undefined ? {} : { alpnProtocols: o.alpnProtocols })
-          }),
+          Effect.andThen(
+            flush,
+            reader.upgrade({
+              ...(servername === undefined || options.role === "server" ? {} : { servername }),
+              ...(o.key === undefined ? {} : { key: Redacted.make(o.key) }),
+              ...(o.cert === undefined ? {} : { cert: o.cert }),
+              ...(o.ca === undefined ? {} : { ca: toBuffers(o.ca) }),
+              ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
+              ...(o.requestCert === undefined ? {} : { requestCert: o.requestCert }),
+              ...(o.alpnProtocols === undefined ? {} : { alpnProtocols: o.alpnProtocols })
+            })
+          ),
           (error) => new UpgradeError({ connectionId: id, peer, cause: error })
         )
         return Effect.timeoutOrElse(upgraded, {

@@ -226,7 +226,11 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
             ? body
             : Effect.raceFirst(
                 body,
-                Effect.andThen(awaitIdle(connection, idleMillis), Metrics.recordIdleTimeout(metricAttributes))
+                // abort: a graceful close could wait forever on a peer that stopped reading
+                awaitIdle(connection, idleMillis).pipe(
+                  Effect.andThen(Metrics.recordIdleTimeout(metricAttributes)),
+                  Effect.andThen(connection.abort)
+                )
               )
         const end = yield* Conversation.run(connection, handler, {
           label: `${name} ${Connection.formatAddress(connection.remoteAddress)}`
@@ -272,9 +276,10 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
         const drained = yield* Effect.timeoutOption(FiberSet.awaitEmpty(conversations), drainTimeout)
         if (Option.isNone(drained)) {
           yield* Effect.logDebug(`${name}: ${running} conversation(s) still running after the drain timeout`)
+          // abort first: a conversation closing gracefully may be waiting for a peer that does not read
+          for (const connection of live) yield* connection.abort
           yield* Scope.close(conversationScope, Exit.void)
         }
-        for (const connection of live) yield* connection.abort
         yield* Fiber.join(listenerClosed)
       })
     )

@@ -175,6 +175,35 @@ describe("graceful shutdown", () => {
   )
 })
 
+describe("shutdown with a peer that stopped reading", () => {
+  it.live("a conversation blocked in send is aborted at the drain deadline", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const blocked = yield* Deferred.make<void>()
+      const chunk = new Uint8Array(1024 * 1024)
+      const service = yield* Scope.provide(
+        TCPService.make({
+          host: "127.0.0.1",
+          drainTimeout: "50 millis",
+          handler: Effect.gen(function* () {
+            for (let i = 0; i < 64; i++) {
+              if (i === 1) yield* Deferred.succeed(blocked, undefined)
+              yield* Connection.send(chunk)
+            }
+          })
+        }),
+        scope
+      )
+      const client = yield* rawConnect(service.port)
+      client.pause()
+      // 64 MiB to send to a peer that does not read: the conversation blocks and cannot finish by itself
+      yield* Deferred.await(blocked)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(service.connections(), 0)
+    })
+  )
+})
+
 describe("load", () => {
   it.live("1,000 concurrent connections", () =>
     Effect.gen(function* () {

@@ -73,6 +73,48 @@ describe("send", () => {
   )
 })
 
+describe("output coalescing", () => {
+  it.live("sends of one tick are written together, in priority order (diesel's test_pri_clean)", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: (connection) =>
+          Effect.gen(function* () {
+            yield* connection.sendWith("two", { priority: 2 })
+            yield* connection.sendWith("three", { priority: 3 })
+            yield* connection.sendWith("six", { priority: 2 })
+            yield* connection.sendWith("one", { priority: 1 })
+            yield* Effect.never
+          })
+      })
+      const client = yield* rawConnect(service.port)
+      assert.strictEqual((yield* rawRead(client, 14)).toString(), "threetwosixone")
+    })
+  )
+
+  it.live("output is flushed when the conversation waits for something other than input", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: Effect.andThen(Connection.send("hello\r\n"), Effect.never)
+      })
+      const client = yield* rawConnect(service.port)
+      assert.strictEqual((yield* rawRead(client, 7)).toString(), "hello\r\n")
+    })
+  )
+
+  it.live("a conversation that keeps sending without reading still gets its output out", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: Effect.forever(Connection.send("tick\r\n"))
+      })
+      const client = yield* rawConnect(service.port)
+      assert.strictEqual((yield* rawRead(client, 6000)).subarray(0, 12).toString(), "tick\r\ntick\r\n")
+    })
+  )
+})
+
 describe("close", () => {
   it.live("close drains queued output, then closes", () =>
     Effect.gen(function* () {
