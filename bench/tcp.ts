@@ -57,8 +57,10 @@ const dieselServer = async (handler: Effect.Effect<unknown, unknown>): Promise<S
   return { port, stop: () => Effect.runPromise(Fiber.interrupt(fiber)) }
 }
 
-const dieselLineEcho = Effect.forever(Effect.flatMap(Receive.untilEol(), Connection.send))
-const dieselBulkEcho = Effect.forever(Effect.flatMap(Receive.receiveAny(), Connection.send))
+// `disableYield`: `Effect.forever` otherwise yields to the scheduler (a macrotask) after every message; the
+// runtime still yields every 2048 operations, so a busy conversation cannot starve the others.
+const dieselLineEcho = Effect.forever(Effect.flatMap(Receive.untilEol(), Connection.send), { disableYield: true })
+const dieselBulkEcho = Effect.forever(Effect.flatMap(Receive.receiveAny(), Connection.send), { disableYield: true })
 
 const nodeServer = (onSocket: (socket: Net.Socket) => void): Promise<Server> =>
   new Promise((resolve) => {
