@@ -223,10 +223,13 @@ export const benchmark = {
         node: nodeLineEcho
       }
     ]
+    // TCP_BENCH_ONLY=bulk runs the cases whose name contains "bulk"
+    const only = process.env.TCP_BENCH_ONLY
+    const selected = only === undefined ? cases : cases.filter((c) => c.name.includes(only))
     const load = new Load()
     const rows: Array<Row> = []
     try {
-      for (const c of cases) {
+      for (const c of selected) {
         const diesel = await dieselServer(c.diesel)
         const node = await nodeServer(c.node)
         const subjects = [
