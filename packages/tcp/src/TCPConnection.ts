@@ -447,8 +447,9 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       closedLocally = true
       closing = true
       writeClosed = true
-      dropOutbox()
-      return Effect.ignore(writer.write(new Socket.CloseEvent(1000)))
+      // destroy first: failing the waiting senders resumes their fibers, which may end the conversation
+      // and release the socket synchronously
+      return Effect.ignore(writer.write(new Socket.CloseEvent(1000))).pipe(Effect.andThen(Effect.sync(dropOutbox)))
     })
 
     const close: Effect.Effect<void> = Effect.suspend(() => {
