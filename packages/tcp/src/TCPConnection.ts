@@ -129,9 +129,6 @@ export const CORK_BYTES = 64 * 1024
 
 const MAX_DEFERRALS = 64
 
-/** From this size on, `fill` writes the outbox from a background fiber (see `fill`). */
-const BACKGROUND_FLUSH_BYTES = 16 * 1024
-
 const toBuffers = (value: string | Uint8Array | ReadonlyArray<string | Uint8Array>): Array<string | Uint8Array> =>
   typeof value === "string" || value instanceof Uint8Array ? [value] : [...value]
 
@@ -265,13 +262,8 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
           return Effect.fail(ended)
         }
         if (pulling) return awaitPull
-        // about to wait for the peer: write what this conversation has sent so far first. A large batch
-        // may have to wait for the socket to drain: write it from a fiber of its own, so that reading
-        // goes on meanwhile (the next send waits for it: at most one batch is in flight).
-        if (outbox.length > 0 && !flushing) {
-          if (outboxBytes < BACKGROUND_FLUSH_BYTES) return Effect.andThen(flush, fill)
-          background = Effect.runForkWith(context)(flush)
-        }
+        // about to wait for the peer: write what this conversation has sent so far first
+        if (outbox.length > 0 && !flushing) return Effect.andThen(flush, fill)
         pulling = true
         return pull
       }
@@ -413,10 +405,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         sentBytes += size
         // backpressure: while a batch waits for the peer, the next one waits for it
         if (flushing) return awaitBatch
-        if (outboxBytes >= CORK_BYTES) {
-          background = Effect.runForkWith(context)(flush)
-          return checkWritten
-        }
+        if (outboxBytes >= CORK_BYTES) return Effect.andThen(flush, checkWritten)
         schedule()
         return Effect.void
       })
