@@ -14,8 +14,6 @@
  */
 
 import * as NodeDnsLookup from "node:dns"
-import * as NodeNet from "node:net"
-import * as NodeTls from "node:tls"
 import * as NodeDatagramSocket from "@effect/platform-node/NodeDatagramSocket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
@@ -25,10 +23,10 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
-import * as Socket from "effect/socket/Socket"
-import * as SocketServer from "effect/socket/SocketServer"
+import type * as Socket from "effect/socket/Socket"
+import type * as SocketServer from "effect/socket/SocketServer"
 
 /**
  * A host and port. `address` is an IP literal or a name; names are resolved through `Network.lookup`.
@@ -186,67 +184,6 @@ const dnsReason = (code: string | undefined): Dns.DnsErrorReason => {
   }
 }
 
-const destroyedError = () =>
-  new Socket.SocketError({
-    reason: new Socket.SocketWriteError({ cause: new Error("write to a destroyed socket") })
-  })
-
-/**
- * `@effect/platform-node` 4.1's writer waits for `drain` forever when it writes to a socket that has
- * already been destroyed (the socket returns `false` and never emits again). Fail such writes instead.
- */
-const guardWrites = (socket: Socket.Socket, isDestroyed: () => boolean): Socket.Socket =>
-  Socket.make({
-    reader: socket.reader,
-    writer: Effect.map(socket.writer, (writer) => ({
-      write: (chunk: Uint8Array | string | Socket.CloseEvent) =>
-        Effect.suspend(() =>
-          isDestroyed() && !Socket.isCloseEvent(chunk) ? Effect.fail(destroyedError()) : writer.write(chunk)
-        ),
-      writeAll: (chunks: readonly [Uint8Array | string, ...Array<Uint8Array | string>]) =>
-        Effect.suspend(() => (isDestroyed() ? Effect.fail(destroyedError()) : writer.writeAll(chunks)))
-    }))
-  })
-
-/** `NodeSocket.makeNet`/`makeTls`, keeping a handle on the Node socket for `guardWrites`. */
-const dial = (
-  create: () => NodeNet.Socket,
-  ready: "connect" | "secureConnect",
-  openTimeout: Duration.Input | undefined
-): Effect.Effect<Socket.Socket> => {
-  let conn: NodeNet.Socket | undefined
-  const open = Effect.contextWith((context: Context.Context<Scope.Scope>) => {
-    let isOpen = false
-    return Effect.flatMap(
-      Scope.addFinalizer(
-        Context.get(context, Scope.Scope),
-        Effect.sync(() => {
-          if (conn === undefined || conn.closed !== false) return
-          if (isOpen) conn.destroySoon()
-          else conn.destroy()
-        })
-      ),
-      () =>
-        Effect.callback<NodeNet.Socket, Socket.SocketError>((resume) => {
-          const socket = create()
-          conn = socket
-          socket.once(ready, () => {
-            isOpen = true
-            resume(Effect.succeed(socket))
-          })
-          socket.on("error", (cause: Error) => {
-            resume(
-              Effect.fail(new Socket.SocketError({ reason: new Socket.SocketOpenError({ kind: "Unknown", cause }) }))
-            )
-          })
-        })
-    )
-  })
-  return Effect.map(NodeSocket.fromDuplex(open, { openTimeout }), (socket) =>
-    guardWrites(socket, () => conn?.destroyed === true)
-  )
-}
-
 /**
  * The Node implementation: `node:dgram`, `node:net`, `node:tls` through `@effect/platform-node`, and the OS
  * resolver for names that are not IP literals.
@@ -281,29 +218,17 @@ export const node: NetworkService = {
       allowHalfOpen: options.allowHalfOpen ?? false
     }
     const tls = options.tls
-    const server =
-      tls === undefined
-        ? NodeSocketServer.make(listen)
-        : NodeSocketServer.makeTls({
-            ...listen,
-            key: toBuffer(tls.key),
-            cert: toBuffer(tls.cert),
-            ca: toBuffers(tls.ca),
-            requestCert: tls.requestCert,
-            rejectUnauthorized: tls.rejectUnauthorized,
-            ALPNProtocols: tls.alpnProtocols === undefined ? undefined : [...tls.alpnProtocols]
-          })
-    return Effect.map(server, (service) =>
-      SocketServer.SocketServer.of({
-        address: service.address,
-        run: (handler) =>
-          service.run((socket) =>
-            Effect.flatMap(Effect.serviceOption(NodeSocket.NetSocket), (raw) =>
-              handler(raw._tag === "Some" ? guardWrites(socket, () => raw.value.destroyed) : socket)
-            )
-          )
-      })
-    )
+    return tls === undefined
+      ? NodeSocketServer.make(listen)
+      : NodeSocketServer.makeTls({
+          ...listen,
+          key: toBuffer(tls.key),
+          cert: toBuffer(tls.cert),
+          ca: toBuffers(tls.ca),
+          requestCert: tls.requestCert,
+          rejectUnauthorized: tls.rejectUnauthorized,
+          ALPNProtocols: tls.alpnProtocols === undefined ? undefined : [...tls.alpnProtocols]
+        })
   },
   connect: (options) => {
     const base = {
@@ -312,21 +237,22 @@ export const node: NetworkService = {
       localAddress: options.localAddress,
       family: options.family === "ipv6" ? 6 : options.family === "ipv4" ? 4 : undefined,
       noDelay: options.noDelay ?? true,
-      allowHalfOpen: options.allowHalfOpen ?? false
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      openTimeout: options.timeout
     }
     const tls = options.tls
-    if (tls === undefined) return dial(() => NodeNet.createConnection(base), "connect", options.timeout)
-    const tlsOptions: NodeTls.ConnectionOptions = {
-      ...base,
-      servername:
-        tls.servername ?? (NetAddress.ipFromString(options.host)._tag === "Success" ? undefined : options.host),
-      ca: toBuffers(tls.ca),
-      cert: tls.cert === undefined ? undefined : toBuffer(tls.cert),
-      key: tls.key === undefined ? undefined : toBuffer(tls.key),
-      rejectUnauthorized: tls.rejectUnauthorized ?? true,
-      ALPNProtocols: tls.alpnProtocols === undefined ? undefined : [...tls.alpnProtocols]
-    }
-    return dial(() => NodeTls.connect(tlsOptions), "secureConnect", options.timeout)
+    return tls === undefined
+      ? NodeSocket.makeNet(base)
+      : NodeSocket.makeTls({
+          ...base,
+          servername:
+            tls.servername ?? (NetAddress.ipFromString(options.host)._tag === "Success" ? undefined : options.host),
+          ca: toBuffers(tls.ca),
+          cert: tls.cert === undefined ? undefined : toBuffer(tls.cert),
+          key: tls.key === undefined ? undefined : toBuffer(tls.key),
+          rejectUnauthorized: tls.rejectUnauthorized ?? true,
+          ALPNProtocols: tls.alpnProtocols === undefined ? undefined : [...tls.alpnProtocols]
+        })
   },
   lookup: (host, options) => {
     const literal = NetAddress.ipFromString(host)
