@@ -29,16 +29,48 @@ export class ByteBuffer {
   /** For `takeUntil`: bytes from `start` already known not to begin a match of `scannedFor`. */
   private scanned = 0
   private scannedFor: Uint8Array | undefined = undefined
+  /**
+   * Chunks appended after `[start, end)` and not merged into it yet: `takeAny` serves the contiguous
+   * part without copying; the other takes merge first.
+   */
+  private queue: Array<Uint8Array> = []
+  private queued = 0
 
   /** Number of buffered bytes. */
   get length(): number {
-    return this.end - this.start
+    return this.end - this.start + this.queued
   }
 
   /** Append a chunk. The buffer keeps a reference to it and never writes into it. */
   append(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return
+    if (this.start === this.end && this.queue.length === 0) {
+      this.borrow(chunk)
+      return
+    }
+    this.queue.push(chunk)
+    this.queued += chunk.byteLength
+  }
+
+  private borrow(chunk: Uint8Array): void {
+    this.bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    this.start = 0
+    this.end = chunk.byteLength
+    this.borrowed = true
+    this.scanned = 0
+  }
+
+  /** Merge the queued chunks into the contiguous region. */
+  private merge(): void {
+    if (this.queue.length === 0) return
+    const chunks = this.queue
+    this.queue = []
+    this.queued = 0
+    for (const chunk of chunks) this.appendContiguous(chunk)
+  }
+
+  private appendContiguous(chunk: Uint8Array): void {
     const size = chunk.byteLength
-    if (size === 0) return
     if (this.start === this.end) {
       this.bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, size)
       this.start = 0
@@ -62,7 +94,8 @@ export class ByteBuffer {
 
   /** Exactly `n` bytes, or `undefined` when fewer are buffered. */
   takeExactly(n: number): Uint8Array | undefined {
-    if (this.end - this.start < n) return undefined
+    if (this.length < n) return undefined
+    if (this.end - this.start < n) this.merge()
     return this.consume(n)
   }
 
@@ -80,6 +113,7 @@ export class ByteBuffer {
    * Does not consume.
    */
   indexOf(sentinel: Uint8Array): number {
+    this.merge()
     if (this.scannedFor !== sentinel) {
       this.scannedFor = sentinel
       this.scanned = 0
@@ -97,13 +131,18 @@ export class ByteBuffer {
 
   /** Up to `max` bytes of whatever is buffered, or `undefined` when empty. */
   takeAny(max: number): Uint8Array | undefined {
-    const length = this.end - this.start
-    if (length === 0) return undefined
-    return this.consume(Math.min(length, max))
+    if (this.start === this.end) {
+      const next = this.queue.shift()
+      if (next === undefined) return undefined
+      this.queued -= next.byteLength
+      this.borrow(next)
+    }
+    return this.consume(Math.min(this.end - this.start, max))
   }
 
   /** Everything buffered (possibly empty). */
   takeAll(): Uint8Array {
+    this.merge()
     return this.consume(this.end - this.start)
   }
 

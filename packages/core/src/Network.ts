@@ -104,6 +104,11 @@ export interface ListenOptions {
   readonly reusePort?: boolean | undefined
   /** Disable Nagle's algorithm on accepted sockets (default `true`). */
   readonly noDelay?: boolean | undefined
+  /**
+   * Keep the write side open after the peer half-closes (default `false`: the OS socket is ended when the
+   * peer's FIN is read). Transports that support half-close set it.
+   */
+  readonly allowHalfOpen?: boolean | undefined
   readonly tls?: TlsServerOptions | undefined
 }
 
@@ -121,6 +126,8 @@ export interface ConnectOptions {
   readonly timeout?: Duration.Input | undefined
   /** Disable Nagle's algorithm (default `true`). */
   readonly noDelay?: boolean | undefined
+  /** Keep the write side open after the peer half-closes (default `false`). */
+  readonly allowHalfOpen?: boolean | undefined
   readonly tls?: TlsClientOptions | undefined
 }
 
@@ -207,7 +214,8 @@ export const node: NetworkService = {
       backlog: options.backlog ?? 511,
       ipv6Only: options.ipv6Only,
       reusePort: options.reusePort,
-      noDelay: options.noDelay ?? true
+      noDelay: options.noDelay ?? true,
+      allowHalfOpen: options.allowHalfOpen ?? false
     }
     const tls = options.tls
     return tls === undefined
@@ -229,6 +237,7 @@ export const node: NetworkService = {
       localAddress: options.localAddress,
       family: options.family === "ipv6" ? 6 : options.family === "ipv4" ? 4 : undefined,
       noDelay: options.noDelay ?? true,
+      allowHalfOpen: options.allowHalfOpen ?? false,
       openTimeout: options.timeout
     }
     const tls = options.tls
