@@ -42,8 +42,9 @@ export class Mailbox<A> {
   private items: Array<A | undefined>
   private head = 0
   private count = 0
-  private readers: Array<Resume> = []
-  private writers: Array<Resume> = []
+  // allocated on first wait: most mailboxes of idle conversations never have a writer waiting
+  private readers: Array<Resume> | undefined = undefined
+  private writers: Array<Resume> | undefined = undefined
   private closedFlag = false
   /** Messages discarded because the mailbox was full. */
   dropped = 0
@@ -54,7 +55,7 @@ export class Mailbox<A> {
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError(`mailbox capacity must be >= 1, got ${capacity}`)
-    this.items = new Array(Math.min(capacity, 16))
+    this.items = new Array(Math.min(capacity, 4))
   }
 
   /** Messages waiting. */
@@ -104,7 +105,7 @@ export class Mailbox<A> {
   poll(): A | undefined {
     if (this.count === 0) return undefined
     const item = this.shift()
-    if (this.writers.length > 0) wakeAll(this.writers, Effect.void)
+    if (this.writers !== undefined && this.writers.length > 0) wakeAll(this.writers, Effect.void)
     return item
   }
 
@@ -113,17 +114,27 @@ export class Mailbox<A> {
     if (this.count > 0) return Effect.void
     if (this.closedFlag) return closedFailure
     return Effect.callback<void, MailboxClosed>((resume) => {
-      this.readers.push(resume)
-      return Effect.sync(() => remove(this.readers, resume))
+      if (this.readers === undefined) this.readers = []
+      const readers = this.readers
+      readers.push(resume)
+      return Effect.sync(() => remove(readers, resume))
     })
   })
+
+  /**
+   * Wake every reader waiting in `awaitItem` without adding a message, so that it polls again. A transport
+   * uses it to deliver something that is not a message (an error report) to a waiting receive.
+   */
+  notify(): void {
+    if (this.readers !== undefined && this.readers.length > 0) wakeAll(this.readers, Effect.void)
+  }
 
   /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
-    wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
-    wakeAll(this.writers, closedFailure)
+    if (this.readers !== undefined) wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
+    if (this.writers !== undefined) wakeAll(this.writers, closedFailure)
   }
 
   /** Close and discard everything waiting. */
@@ -138,8 +149,10 @@ export class Mailbox<A> {
     if (this.closedFlag) return closedFailure
     if (this.count < this.capacity) return Effect.void
     return Effect.callback<void, MailboxClosed>((resume) => {
-      this.writers.push(resume)
-      return Effect.sync(() => remove(this.writers, resume))
+      if (this.writers === undefined) this.writers = []
+      const writers = this.writers
+      writers.push(resume)
+      return Effect.sync(() => remove(writers, resume))
     }).pipe(Effect.andThen(Effect.suspend(() => this.waitForRoom())))
   }
 
@@ -147,7 +160,7 @@ export class Mailbox<A> {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (this.readers.length > 0) wakeAll(this.readers, Effect.void)
+    if (this.readers !== undefined && this.readers.length > 0) wakeAll(this.readers, Effect.void)
   }
 
   private shift(): A | undefined {
@@ -167,6 +180,13 @@ export class Mailbox<A> {
 }
 
 const wakeAll = (waiters: Array<Resume>, effect: Effect.Effect<void, MailboxClosed>): void => {
+  // the common case is one reader: no copy
+  if (waiters.length === 1) {
+    const resume = waiters[0]
+    waiters.length = 0
+    if (resume !== undefined) resume(effect)
+    return
+  }
   const woken = waiters.splice(0, waiters.length)
   for (const resume of woken) resume(effect)
 }

@@ -1,0 +1,153 @@
+/**
+ * One UDP conversation: the `Connection` a conversation's handler sees, with its mailbox.
+ *
+ * The socket creates one per peer (server mode) or one for the server (client mode); the handler reaches it
+ * as the current connection (`Connection.Current`), so `Connection.send`, `Receive.datagram`,
+ * `UDPConnection.datagram` and `UDPConnection.peer` act on it. Sends go straight to the shared socket,
+ * addressed to the peer.
+ *
+ * @since 0.1.0
+ */
+import { Connection, type Mailbox } from "@diesel/core"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as NetAddress from "effect/net/NetAddress"
+import type * as DatagramSocket from "effect/socket/DatagramSocket"
+import type * as Metrics from "./Metrics.js"
+import type * as UDPError from "./UDPError.js"
+
+/**
+ * What a conversation needs from the socket that owns it.
+ *
+ * @since 0.1.0
+ */
+export interface Owner {
+  readonly localAddress: NetAddress.InetAddress
+  /** Client mode: the socket is connected, datagrams are sent without an address. */
+  readonly connected: boolean
+  readonly stats: Metrics.Stats
+  readonly write: (datagram: DatagramSocket.OutgoingDatagram) => Effect.Effect<void, DatagramSocket.DatagramSocketError>
+  /** The conversation closed: forget it (a new datagram from the peer starts a new conversation). */
+  readonly forget: (connection: UDPClientConnection) => void
+}
+
+/**
+ * The host and port as the native socket reported them: sends reuse them without formatting an address.
+ *
+ * @since 0.1.0
+ */
+export interface NativeAddress {
+  readonly host: string
+  readonly port: number
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * A UDP conversation with one peer.
+ *
+ * @since 0.1.0
+ */
+export class UDPClientConnection implements Connection.Connection {
+  readonly id: number = Connection.allocateId()
+  readonly input: Connection.DatagramInput
+  /** Clock time (ms) of the last datagram received from the peer. */
+  lastActivity: number
+  /** Datagrams received from the peer (including any dropped because the mailbox was full). */
+  received = 0
+  /** Datagrams sent to the peer. */
+  sent = 0
+  /** Set by the socket before it ends the conversation (idle, evicted, shutdown, refused). */
+  endReason: Metrics.EndReason | undefined = undefined
+  /** An error the OS reported for this conversation, not yet returned by `UDPConnection.datagram`. */
+  pendingError: UDPError.PeerUnreachableError | undefined = undefined
+  /** The conversation's fiber, once started. */
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  /** Least-recently-active list, maintained by the socket's table. */
+  prev: UDPClientConnection | undefined = undefined
+  next: UDPClientConnection | undefined = undefined
+  private closedFlag = false
+
+  constructor(
+    readonly owner: Owner,
+    /** The table key: the peer's native `host:port`. */
+    readonly key: string,
+    readonly remoteAddress: NetAddress.InetAddress,
+    /** The peer as the native socket spells it, when the socket said (`undefined` on other networks). */
+    readonly native: NativeAddress | undefined,
+    readonly mailbox: Mailbox.Mailbox<DatagramSocket.Datagram>,
+    /** Clock time (ms) the conversation started. */
+    readonly startedAt: number
+  ) {
+    this.input = { _tag: "DatagramInput", mailbox }
+    this.lastActivity = startedAt
+  }
+
+  /** Always `"udp"`. */
+  get transport(): string {
+    return "udp"
+  }
+
+  get localAddress(): NetAddress.InetAddress {
+    return this.owner.localAddress
+  }
+
+  /** The peer, formatted (`127.0.0.1:5353`, `[::1]:5353`). */
+  get peer(): string {
+    return NetAddress.formatInet(this.remoteAddress)
+  }
+
+  get isClosed(): boolean {
+    return this.closedFlag
+  }
+
+  /** Send one datagram to the peer; waits until the OS has taken it. */
+  send(data: Uint8Array | string): Effect.Effect<void, Connection.SendError> {
+    if (this.closedFlag) {
+      return Effect.fail(
+        new Connection.SendError({ connectionId: this.id, peer: this.peer, message: "conversation closed" })
+      )
+    }
+    const payload = typeof data === "string" ? encoder.encode(data) : data
+    const owner = this.owner
+    const native = this.native
+    // A `host`/`port` pair next to the address lets effect's Node socket skip formatting the address;
+    // any other socket uses `address`.
+    const datagram: DatagramSocket.OutgoingDatagram = owner.connected
+      ? { payload }
+      : native === undefined
+        ? { payload, address: this.remoteAddress }
+        : ({
+            payload,
+            address: this.remoteAddress,
+            host: native.host,
+            port: native.port
+          } as DatagramSocket.OutgoingDatagram & NativeAddress)
+    this.sent++
+    owner.stats.datagramsOut++
+    owner.stats.bytesOut += payload.byteLength
+    return Effect.mapError(
+      owner.write(datagram),
+      (cause) => new Connection.SendError({ connectionId: this.id, peer: this.peer, message: cause.message, cause })
+    )
+  }
+
+  /** Close the conversation: its mailbox refuses new datagrams and the socket forgets it. Idempotent. */
+  get close(): Effect.Effect<void> {
+    return Effect.sync(() => this.closeUnsafe())
+  }
+
+  /** `close`, synchronously. */
+  closeUnsafe(): void {
+    if (this.closedFlag) return
+    this.closedFlag = true
+    this.mailbox.close()
+    this.owner.forget(this)
+  }
+
+  /** Record an error the OS reported for this conversation and wake a waiting receive. */
+  report(error: UDPError.PeerUnreachableError): void {
+    this.pendingError = error
+    this.mailbox.notify()
+  }
+}
