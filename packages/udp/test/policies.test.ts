@@ -1,5 +1,5 @@
+import type { Mailbox } from "@diesel/core"
 import { Connection } from "@diesel/core"
-import type * as Mailbox from "@diesel/core/Mailbox"
 import { UDPConnection } from "@diesel/udp"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
