@@ -40,7 +40,10 @@ const client = (name: string, lines: ReadonlyArray<string>) =>
   })
 
 /** Start the server, run two clients against it, stop. Returns what each client heard. */
-export const main = Effect.scoped(
+export const main: Effect.Effect<
+  { readonly alice: ReadonlyArray<string>; readonly bob: ReadonlyArray<string>; readonly conversations: number },
+  UDPConnection.ConnectError
+> = Effect.scoped(
   Effect.gen(function* () {
     const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
     const port = server.localAddress.port

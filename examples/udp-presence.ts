@@ -23,7 +23,9 @@ export interface PresenceOptions {
 }
 
 /** Start the server, let alice answer 3 pings and bob 1, then go quiet; returns the server's log. */
-export const main = (options: PresenceOptions = { pingEvery: "1 second", missedPings: 3 }) =>
+export const main = (
+  options: PresenceOptions = { pingEvery: "1 second", missedPings: 3 }
+): Effect.Effect<ReadonlyArray<string>, UDPConnection.ConnectError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const log: Array<string> = []

@@ -581,3 +581,21 @@ export const send = Connection.send
  * @since 0.1.0
  */
 export type End = Conversation.End
+
+/**
+ * The errors of the receive and send operations of a UDP conversation, for handlers' signatures.
+ *
+ * @since 0.1.0
+ */
+export type ConversationError =
+  | UDPError.PeerUnreachableError
+  | Receive.UnsupportedReceiveError
+  | Receive.ReceiveError
+  | Connection.SendError
+
+/**
+ * The errors of `connect` with a handler built from the conversation operations.
+ *
+ * @since 0.1.0
+ */
+export type ConnectError = UDPError.BindError | UDPError.ConversationEndedError | ConversationError
