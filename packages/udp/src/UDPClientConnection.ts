@@ -66,12 +66,16 @@ export class UDPClientConnection implements Connection.Connection {
   /** Least-recently-active list, maintained by the socket's table. */
   prev: UDPClientConnection | undefined = undefined
   next: UDPClientConnection | undefined = undefined
+  /** The next conversation in the table whose peer has the same port. */
+  samePort: UDPClientConnection | undefined = undefined
   private closedFlag = false
 
   constructor(
     readonly owner: Owner,
-    /** The table key: the peer's native `host:port`. */
+    /** The table key: the peer's host as the native socket spells it (with `port`). */
     readonly key: string,
+    /** The peer's port. */
+    readonly port: number,
     readonly remoteAddress: NetAddress.InetAddress,
     /** The peer as the native socket spells it, when the socket said (`undefined` on other networks). */
     readonly native: NativeAddress | undefined,

@@ -290,7 +290,7 @@ const open = <R>(
     if (mode === "client" && server !== undefined) {
       engine.onClientEnd = (reason) => Deferred.doneUnsafe(ended, Exit.succeed(reason))
       const start = Effect.map(
-        engine.start(NetAddress.formatInet(server), server, undefined, clock.currentTimeMillisUnsafe()),
+        engine.start(NetAddress.formatInet(server), server.port, server, undefined, clock.currentTimeMillisUnsafe()),
         (connection) => {
           if (!connection.isClosed) engine.client = connection
         }
@@ -599,3 +599,38 @@ export type ConversationError =
  * @since 0.1.0
  */
 export type ConnectError = UDPError.BindError | UDPError.ConversationEndedError | ConversationError
+
+/**
+ * Run `f` on every datagram of the current conversation, in arrival order, until `f` fails or the
+ * conversation ends. Datagrams already in the mailbox are handled back to back: unlike
+ * `Effect.forever(...)`, which yields to the scheduler after every iteration, this yields only when the
+ * mailbox is empty (and when the runtime's operation budget says so), which keeps latency low under load.
+ *
+ * @example
+ * ```ts
+ * import { Connection } from "@diesel/core"
+ * import { UDPConnection } from "@diesel/udp"
+ *
+ * const echo = UDPConnection.forEach((datagram) => Connection.send(datagram.payload))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const forEach = <A, E, R>(
+  f: (datagram: DatagramSocket.Datagram) => Effect.Effect<A, E, R>
+): Effect.Effect<never, E | ConversationError | UDPError.NotUDPError, R> =>
+  Effect.gen(function* () {
+    const connection = yield* current
+    const mailbox = connection.mailbox
+    const waitForInput = Receive.awaitInput(connection, "datagram")
+    while (true) {
+      const error = connection.pendingError
+      if (error !== undefined) {
+        connection.pendingError = undefined
+        return yield* error
+      }
+      const next = mailbox.poll()
+      if (next === undefined) yield* waitForInput
+      else yield* f(next)
+    }
+  })

@@ -1,10 +1,11 @@
 /**
  * The conversation table of one socket: conversations keyed by their peer, in least-recently-active order.
  *
- * A socket has one local address, so the remote half of the 4-tuple is the key. The key is the peer as the
- * native socket spells it (`host:port`, the last colon separating the port), built by string concatenation
- * from fields the socket already has: no address object is parsed or formatted per datagram. A socket
- * whose datagrams lack those fields (a simulated network) falls back to the formatted address.
+ * A socket has one local address, so the remote half of the 4-tuple is the key: the peer's host and port as
+ * the native socket spells them, fields effect's Node socket already filled. The lookup is by port (a
+ * number: no string is built or hashed per datagram), then by comparing the host along the short chain of
+ * conversations that share that port. A socket whose datagrams lack those fields (a simulated network)
+ * falls back to the formatted address as the host.
  *
  * The least-recently-active order is an intrusive doubly linked list through the conversations: moving a
  * conversation to the tail when a datagram arrives is a few pointer writes, the idle sweeper reads the
@@ -18,47 +19,61 @@ import type * as UDPClientConnection from "../UDPClientConnection.js"
 
 type Conn = UDPClientConnection.UDPClientConnection
 
-/** The native host and port of a datagram, when its socket provides them. */
-export const nativeOf = (datagram: DatagramSocket.Datagram): UDPClientConnection.NativeAddress | undefined => {
+/** The sender of a datagram as the native socket spelled it, or its formatted address on other sockets. */
+export const senderOf = (datagram: DatagramSocket.Datagram): UDPClientConnection.NativeAddress => {
   const candidate = datagram as Partial<UDPClientConnection.NativeAddress>
   return typeof candidate.host === "string" && typeof candidate.port === "number"
     ? { host: candidate.host, port: candidate.port }
-    : undefined
+    : { host: NetAddress.formatInet(datagram.address), port: datagram.address.port }
 }
 
-/** The table key of a datagram's sender. */
-export const keyOf = (datagram: DatagramSocket.Datagram): string => {
-  const candidate = datagram as Partial<UDPClientConnection.NativeAddress>
-  return typeof candidate.host === "string"
-    ? `${candidate.host}:${candidate.port}`
-    : NetAddress.formatInet(datagram.address)
-}
+/** Whether the datagram carries its native sender (`host`, `port`), as effect's Node socket's do. */
+export const hasNative = (
+  datagram: DatagramSocket.Datagram
+): datagram is DatagramSocket.Datagram & UDPClientConnection.NativeAddress =>
+  typeof (datagram as Partial<UDPClientConnection.NativeAddress>).host === "string"
 
 /** The conversations of one socket. */
 export class Table {
-  readonly byKey = new Map<string, Conn>()
+  /** Conversations by peer port; conversations sharing a port are chained through `samePort`. */
+  private readonly byPort = new Map<number, Conn>()
+  private count = 0
   /** Least recently active. */
   head: Conn | undefined = undefined
   /** Most recently active. */
   tail: Conn | undefined = undefined
 
   get size(): number {
-    return this.byKey.size
+    return this.count
   }
 
-  get(key: string): Conn | undefined {
-    return this.byKey.get(key)
+  get(host: string, port: number): Conn | undefined {
+    let connection = this.byPort.get(port)
+    while (connection !== undefined && connection.key !== host) connection = connection.samePort
+    return connection
   }
 
   add(connection: Conn): void {
-    this.byKey.set(connection.key, connection)
+    connection.samePort = this.byPort.get(connection.port)
+    this.byPort.set(connection.port, connection)
+    this.count++
     this.append(connection)
   }
 
-  /** Remove `connection` if it is the one registered under its key; returns whether it was. */
+  /** Remove `connection` if it is in the table; returns whether it was. */
   remove(connection: Conn): boolean {
-    if (this.byKey.get(connection.key) !== connection) return false
-    this.byKey.delete(connection.key)
+    const first = this.byPort.get(connection.port)
+    if (first === connection) {
+      if (connection.samePort === undefined) this.byPort.delete(connection.port)
+      else this.byPort.set(connection.port, connection.samePort)
+    } else {
+      let previous = first
+      while (previous !== undefined && previous.samePort !== connection) previous = previous.samePort
+      if (previous === undefined) return false
+      previous.samePort = connection.samePort
+    }
+    connection.samePort = undefined
+    this.count--
     this.unlink(connection)
     return true
   }
@@ -71,8 +86,8 @@ export class Table {
     this.append(connection)
   }
 
-  values(): IterableIterator<Conn> {
-    return this.byKey.values()
+  *values(): IterableIterator<Conn> {
+    for (let connection = this.head; connection !== undefined; connection = connection.next) yield connection
   }
 
   private append(connection: Conn): void {

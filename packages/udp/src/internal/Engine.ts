@@ -18,7 +18,7 @@ import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import * as Metrics from "../Metrics.js"
 import * as UDPClientConnection from "../UDPClientConnection.js"
 import * as UDPError from "../UDPError.js"
-import { keyOf, nativeOf, Table } from "./Demux.js"
+import { hasNative, senderOf, Table } from "./Demux.js"
 
 type Conn = UDPClientConnection.UDPClientConnection
 
@@ -69,7 +69,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
 
   /** Start a conversation with `remote`, with `first` (if any) already in its mailbox. */
   start(
-    key: string,
+    host: string,
+    port: number,
     remote: NetAddress.InetAddress,
     first: DatagramSocket.Datagram | undefined,
     now: number
@@ -77,9 +78,10 @@ export class Engine<R> implements UDPClientConnection.Owner {
     const settings = this.settings
     const connection = new UDPClientConnection.UDPClientConnection(
       this,
-      key,
+      host,
+      port,
       remote,
-      first === undefined ? undefined : nativeOf(first),
+      first !== undefined && hasNative(first) ? { host: first.host, port: first.port } : undefined,
       Mailbox.make({ capacity: settings.mailboxCapacity, policy: settings.mailboxPolicy }),
       now
     )
@@ -191,8 +193,17 @@ export class Engine<R> implements UDPClientConnection.Owner {
             if (wait !== undefined) yield* wait
             continue
           }
-          const key = keyOf(datagram)
-          const connection = table.get(key)
+          let host: string
+          let port: number
+          if (hasNative(datagram)) {
+            host = datagram.host
+            port = datagram.port
+          } else {
+            const sender = senderOf(datagram)
+            host = sender.host
+            port = sender.port
+          }
+          const connection = table.get(host, port)
           if (connection !== undefined) {
             table.touch(connection, now)
             const wait = self.deliver(connection, datagram)
@@ -207,7 +218,7 @@ export class Engine<R> implements UDPClientConnection.Owner {
             }
             self.end(oldest, "evicted")
           }
-          yield* self.start(key, datagram.address, datagram, now)
+          yield* self.start(host, port, datagram.address, datagram, now)
         }
       }
     })
