@@ -4,6 +4,7 @@ import { projects } from "./vitest.workspace.js"
 export default defineConfig({
   test: {
     projects,
-    passWithNoTests: false
+    passWithNoTests: false,
+    reporters: ["default", "./scripts/summary-reporter.ts"]
   }
 })

@@ -66,7 +66,7 @@ export type Input = ByteInput | DatagramInput
  * @since 0.1.0
  */
 export class SendError extends Schema.TaggedError<SendError>()("SendError", {
-  connectionId: Schema.Number,
+  connectionId: Schema.Int,
   peer: Schema.String,
   message: Schema.String,
   cause: Schema.optional(Schema.Unknown)

@@ -101,6 +101,11 @@ export class Hub {
 const globalHub = new Hub()
 
 /**
+ * Resume a woken waiter on a later scheduler tick, so that the firing fiber keeps running until it yields.
+ */
+const later = <A>(value: A): Effect.Effect<A> => Effect.as(Effect.yieldNow, value)
+
+/**
  * The hub `fire` and `wait` use. Provide another to isolate a group of conversations.
  *
  * @since 0.1.0
@@ -129,7 +134,7 @@ export const wait: {
 } = (key: Key): Effect.Effect<never> =>
   CurrentHub.use((hub) =>
     Effect.callback<never>((resume) => {
-      const remove = hub.listen(key, (value) => resume(Effect.succeed(value as never)))
+      const remove = hub.listen(key, (value) => resume(later(value as never)))
       return Effect.sync(remove)
     })
   )
@@ -210,7 +215,7 @@ export const first = <const W extends ReadonlyArray<Key<unknown>> = readonly [],
     })
     const eventArm = Effect.callback<Outcome<W, A>>((resume) => {
       if (fired !== undefined) return resume(Effect.succeed(fired))
-      wake = (outcome) => resume(Effect.succeed(outcome))
+      wake = (outcome) => resume(later(outcome))
       return Effect.sync(() => {
         wake = undefined
       })

@@ -63,24 +63,42 @@ export interface Info {
  */
 export class Registry {
   private nextId = 0
+  private liveConversations = 0
+  private idleWaiters: Array<() => void> = []
   readonly entries = new Map<number, Entry>()
 
   add(entry: Omit<Entry, "id">): Entry {
     const full: Entry = { ...entry, id: ++this.nextId }
     this.entries.set(full.id, full)
+    if (full.kind === "conversation") this.liveConversations++
     return full
   }
 
   delete(entry: Entry): void {
-    this.entries.delete(entry.id)
+    if (!this.entries.delete(entry.id) || entry.kind !== "conversation") return
+    if (--this.liveConversations === 0 && this.idleWaiters.length > 0) {
+      for (const wake of this.idleWaiters.splice(0, this.idleWaiters.length)) wake()
+    }
   }
 
-  /** Live conversations only. */
+  /** Number of live conversations. */
   get conversations(): number {
-    let n = 0
-    for (const entry of this.entries.values()) if (entry.kind === "conversation") n++
-    return n
+    return this.liveConversations
   }
+
+  /** Wait until no conversation is live. */
+  readonly awaitNoConversations: Effect.Effect<void> = Effect.suspend(() =>
+    this.liveConversations === 0
+      ? Effect.void
+      : Effect.callback<void>((resume) => {
+          const wake = () => resume(Effect.void)
+          this.idleWaiters.push(wake)
+          return Effect.sync(() => {
+            const index = this.idleWaiters.indexOf(wake)
+            if (index >= 0) this.idleWaiters.splice(index, 1)
+          })
+        })
+  )
 }
 
 const globalRegistry = new Registry()

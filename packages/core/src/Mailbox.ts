@@ -97,7 +97,7 @@ export class Mailbox<A> {
     }
     return Effect.suspend(() => this.waitForRoom()).pipe(
       Effect.map(() => this.offerUnsafe(item)),
-      Effect.catch(() => Effect.succeed(false))
+      Effect.orElseSucceed(() => false)
     )
   }
 

@@ -30,7 +30,7 @@ export const DEFAULT_MAX_BYTES = 64 * 1024
  * @since 0.1.0
  */
 export class ConnectionClosedError extends Schema.TaggedError<ConnectionClosedError>()("ConnectionClosedError", {
-  connectionId: Schema.Number,
+  connectionId: Schema.Int,
   peer: Schema.String,
   operation: Schema.String,
   reason: Schema.Literals(["eof", "reset", "closed"]),
@@ -49,11 +49,11 @@ export class ConnectionClosedError extends Schema.TaggedError<ConnectionClosedEr
  * @since 0.1.0
  */
 export class LimitExceededError extends Schema.TaggedError<LimitExceededError>()("LimitExceededError", {
-  connectionId: Schema.Number,
+  connectionId: Schema.Int,
   peer: Schema.String,
   operation: Schema.String,
-  limit: Schema.Number,
-  buffered: Schema.Number
+  limit: Schema.Int,
+  buffered: Schema.Int
 }) {
   override get message(): string {
     return `${this.operation}: ${this.buffered} bytes buffered from ${this.peer} without a match (limit ${this.limit})`
