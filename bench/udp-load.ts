@@ -5,7 +5,8 @@
  *   echo mode:  node bench/udp-load.ts echo <port> <payloadBytes> <inFlight> <sockets> <warmupMs> <measureMs>
  *     prints "measure-start", then after measureMs "measure-end <json>" with { received, sent, elapsedMs }
  *   peers mode: node bench/udp-load.ts peers <port> <count>
- *     one datagram from each of <count> distinct source addresses (127.0.0.x, fixed ports), then "peers-done <json>"
+ *     one datagram from each of <count> distinct source addresses (127.0.0.x, fixed ports), in batches of
+ *     1000: after each it prints "batch <sent so far>" and waits for a line on stdin; then "peers-done <json>"
  */
 import * as Dgram from "node:dgram"
 
@@ -70,7 +71,26 @@ const echo = async (
   for (const socket of sockets) socket.close()
 }
 
+let stdinBuffer = ""
+const lineWaiters: Array<() => void> = []
+const nextLine = (): Promise<void> =>
+  new Promise((resolve) => {
+    const newline = stdinBuffer.indexOf("\n")
+    if (newline >= 0) {
+      stdinBuffer = stdinBuffer.slice(newline + 1)
+      resolve()
+    } else lineWaiters.push(resolve)
+  })
+
 const peers = async (count: number) => {
+  process.stdin.setEncoding("utf8")
+  process.stdin.on("data", (chunk: string) => {
+    stdinBuffer += chunk
+    while (stdinBuffer.includes("\n") && lineWaiters.length > 0) {
+      stdinBuffer = stdinBuffer.slice(stdinBuffer.indexOf("\n") + 1)
+      lineWaiters.shift()?.()
+    }
+  })
   const payload = Buffer.from("hello")
   let done = 0
   let failed = 0
@@ -106,8 +126,12 @@ const peers = async (count: number) => {
       )
     }
     await Promise.all(opened)
+    // wait until the server says it has read this batch, so that its socket buffer never overflows
+    process.stdout.write(`batch ${done}\n`)
+    await nextLine()
   }
   process.stdout.write(`peers-done ${JSON.stringify({ sent: done, failed })}\n`)
+  process.stdin.destroy()
 }
 
 if (mode === "echo") {

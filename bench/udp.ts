@@ -76,7 +76,7 @@ const startDiesel = () =>
         host: "127.0.0.1",
         kernelReceiveBufferSize: KERNEL_BUFFER,
         kernelSendBufferSize: KERNEL_BUFFER,
-        handler: UDPConnection.forEach((datagram) => Connection.send(datagram.payload))
+        handler: UDPConnection.eachDatagram((datagram) => Connection.send(datagram.payload))
       })
       ready(server.localAddress.port)
       return yield* Effect.never

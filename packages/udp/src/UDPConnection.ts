@@ -611,12 +611,12 @@ export type ConnectError = UDPError.BindError | UDPError.ConversationEndedError 
  * import { Connection } from "@diesel/core"
  * import { UDPConnection } from "@diesel/udp"
  *
- * const echo = UDPConnection.forEach((datagram) => Connection.send(datagram.payload))
+ * const echo = UDPConnection.eachDatagram((datagram) => Connection.send(datagram.payload))
  * ```
  *
  * @since 0.1.0
  */
-export const forEach = <A, E, R>(
+export const eachDatagram = <A, E, R>(
   f: (datagram: DatagramSocket.Datagram) => Effect.Effect<A, E, R>
 ): Effect.Effect<never, E | ConversationError | UDPError.NotUDPError, R> =>
   Effect.gen(function* () {

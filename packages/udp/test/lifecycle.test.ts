@@ -49,7 +49,7 @@ describe("UDPConnection lifecycle", () => {
         handler: Effect.gen(function* () {
           const datagram = yield* UDPConnection.datagram
           yield* Connection.send(datagram.payload)
-          if (text(datagram.payload) !== "once") yield* echo
+          if (text(datagram.payload) !== "once") return yield* echo
         })
       })
       const socket = `server ${NetAddress.formatInet(server.localAddress)}`
@@ -87,7 +87,7 @@ describe("UDPConnection lifecycle", () => {
             Effect.sync(() => finalized.push(peer))
           )
         )
-        yield* echo
+        return yield* echo
       }).pipe(Effect.scoped)
       const scope = yield* Scope.make()
       const server = yield* Scope.provide(UDPConnection.make({ port: 0, host: "127.0.0.1", handler }), scope)

@@ -52,7 +52,7 @@ describe("UDPConnection limits and policies", () => {
       const handler = Effect.gen(function* () {
         const peer = NetAddress.formatInet(yield* UDPConnection.peer)
         yield* Effect.addFinalizer(() => Effect.sync(() => finalized.push(peer)))
-        yield* echo
+        return yield* echo
       }).pipe(Effect.scoped)
       const server = yield* UDPConnection.make({
         port: 0,
