@@ -67,9 +67,16 @@ export const fork = <A, E, R>(
     const tracked = Loop.track(effect, "loop", options?.label ?? "loop")
     if (conversation === undefined) return Effect.forkDetach(tracked, { startImmediately: true })
     conversation.retain()
-    return Effect.forkIn(Effect.ensuring(tracked, Effect.sync(conversation.release)), conversation.scope, {
-      startImmediately: true
-    })
+    return Effect.forkIn(
+      Effect.ensuring(
+        tracked,
+        Effect.sync(() => conversation.release())
+      ),
+      conversation.scope,
+      {
+        startImmediately: true
+      }
+    )
   })
 
 /**

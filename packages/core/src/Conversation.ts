@@ -15,6 +15,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import * as Loop from "./Loop.js"
@@ -62,6 +63,43 @@ const endOf = <A, E>(exit: Exit.Exit<A, E>): End =>
       ? interrupted
       : { _tag: "Failed", cause: exit.cause }
 
+// One object per conversation, with methods rather than closures, and its scope and "last owner gone"
+// signal made only when a `ConnectedLoop.fork` needs them: an idle conversation costs little memory.
+class Live implements Conversation {
+  private owners = 1
+  private scopeOrUndefined: Scope.Closeable | undefined = undefined
+  private done: Deferred.Deferred<void> | undefined = undefined
+
+  constructor(readonly connection: Connection.Connection) {}
+
+  get scope(): Scope.Scope {
+    if (this.scopeOrUndefined === undefined) this.scopeOrUndefined = Scope.makeUnsafe()
+    return this.scopeOrUndefined
+  }
+
+  retain(): void {
+    this.owners++
+  }
+
+  release(): void {
+    if (--this.owners === 0 && this.done !== undefined) Deferred.doneUnsafe(this.done, Exit.void)
+  }
+
+  /** Wait until every owner has released the conversation. */
+  get released(): Effect.Effect<void> {
+    if (this.owners === 0) return Effect.void
+    if (this.done === undefined) this.done = Deferred.makeUnsafe<void>()
+    return Deferred.await(this.done)
+  }
+
+  get close(): Effect.Effect<void> {
+    const scope = this.scopeOrUndefined
+    return scope === undefined
+      ? this.connection.close
+      : Effect.andThen(Scope.close(scope, Exit.void), this.connection.close)
+  }
+}
+
 /**
  * Run `handler` as the conversation on `connection`, and return how it ended once every owning loop is
  * done and the connection is closed.
@@ -74,35 +112,34 @@ export const run = <A, E, R>(
   options?: { readonly label?: string | undefined }
 ): Effect.Effect<End, never, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      const scope = yield* Scope.make()
-      const done = Deferred.makeUnsafe<void>()
-      let owners = 1
-      const conversation: Conversation = {
-        connection,
-        scope,
-        retain: () => {
-          owners++
-        },
-        release: () => {
-          if (--owners === 0) Deferred.doneUnsafe(done, Exit.void)
-        }
-      }
+    Effect.withFiber((fiber) => {
+      const conversation = new Live(connection)
       const label = options?.label ?? `${connection.transport} ${Connection.formatAddress(connection.remoteAddress)}`
-      const exit = yield* restore(handler).pipe(
-        Loop.track("conversation", label),
-        Effect.provideService(Current, conversation),
-        Effect.provideService(Connection.Current, connection),
-        Effect.exit
-      )
-      conversation.release()
-      const end = endOf(exit)
-      if (end._tag === "Failed") {
-        yield* Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
-      }
-      const waited = end._tag === "Interrupted" ? Exit.void : yield* Effect.exit(restore(Deferred.await(done)))
-      yield* Scope.close(scope, Exit.void)
-      yield* connection.close
-      return Exit.isSuccess(waited) ? end : interrupted
+      const { registry, entry } = Loop.registerUnsafe(fiber, "conversation", label, connection)
+      // The handler's context: its conversation, connection and loop entry, and the `loop` log annotation,
+      // added in one step (cheaper in memory than one `provideService` each).
+      const outer = fiber.context
+      const annotations = fiber.getRef(References.CurrentLogAnnotations)
+      let inner = Context.add(outer, Current, conversation)
+      inner = Context.add(inner, Connection.Current, connection)
+      inner = Context.add(inner, Loop.Current, entry)
+      inner = Context.add(inner, References.CurrentLogAnnotations, { ...annotations, loop: label })
+      fiber.setContext(inner)
+      return Effect.flatMap(Effect.exit(restore(handler)), (exit) => {
+        fiber.setContext(outer)
+        registry.delete(entry)
+        conversation.release()
+        const end = endOf(exit)
+        const logged =
+          end._tag === "Failed"
+            ? Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
+            : Effect.void
+        const waited =
+          end._tag === "Interrupted" ? Effect.succeed(Exit.void) : Effect.exit(restore(conversation.released))
+        return logged.pipe(
+          Effect.andThen(waited),
+          Effect.flatMap((released) => Effect.as(conversation.close, Exit.isSuccess(released) ? end : interrupted))
+        )
+      })
     })
   )

@@ -10,6 +10,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as References from "effect/References"
 import * as Connection from "./Connection.js"
@@ -120,6 +121,34 @@ export const CurrentRegistry = Context.Reference<Registry>("@diesel/core/Loop/Re
 export const Current = Context.Reference<Entry | undefined>("@diesel/core/Loop/Current", {
   defaultValue: () => undefined
 })
+
+/**
+ * Register the running fiber as a loop of `kind` in its registry, without changing its context: for
+ * runtimes (like `Conversation.run`) that install the entry themselves. Remove it with
+ * `registry.delete(entry)`.
+ *
+ * @since 0.1.0
+ */
+export const registerUnsafe = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  kind: Kind,
+  label: string,
+  connection: Connection.Connection | undefined
+): { readonly registry: Registry; readonly entry: Entry } => {
+  const registry = fiber.getRef(CurrentRegistry)
+  const parent = fiber.getRef(Current)
+  const entry = registry.add({
+    label,
+    kind,
+    fiberId: fiber.id,
+    parentId: parent?.id,
+    connectionId: connection?.id,
+    peer: connection === undefined ? undefined : Connection.formatAddress(connection.remoteAddress),
+    startedAt: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
+    deaths: 0
+  })
+  return { registry, entry }
+}
 
 /**
  * Run `effect` as a registered loop of `kind`: listed by `list` while it runs, annotated in logs with its

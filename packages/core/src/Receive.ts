@@ -219,18 +219,27 @@ export const awaitInput = (
   operation: string
 ): Effect.Effect<void, ConnectionClosedError> => {
   const input = connection.input
-  const closed = (reason: "eof" | "reset" | "closed", cause: unknown) =>
-    new ConnectionClosedError({
-      connectionId: connection.id,
-      peer: Connection.formatAddress(connection.remoteAddress),
-      operation,
-      reason,
-      buffered: input._tag === "ByteInput" ? input.buffer.takeAll() : new Uint8Array(0),
-      cause
-    })
+  // no closure kept per call beyond the error mappers: this runs once per wait of every conversation
   return input._tag === "ByteInput"
-    ? Effect.mapError(input.fill, (ended) => closed(ended.reason, ended.cause))
-    : Effect.mapError(input.mailbox.awaitItem, () => closed("closed", undefined))
+    ? Effect.mapError(input.fill, (ended) => closedError(connection, operation, ended.reason, ended.cause))
+    : Effect.mapError(input.mailbox.awaitItem, () => closedError(connection, operation, "closed", undefined))
+}
+
+const closedError = (
+  connection: Connection.Connection,
+  operation: string,
+  reason: "eof" | "reset" | "closed",
+  cause: unknown
+): ConnectionClosedError => {
+  const input = connection.input
+  return new ConnectionClosedError({
+    connectionId: connection.id,
+    peer: Connection.formatAddress(connection.remoteAddress),
+    operation,
+    reason,
+    buffered: input._tag === "ByteInput" ? input.buffer.takeAll() : new Uint8Array(0),
+    cause
+  })
 }
 
 const runOn = <A, E>(

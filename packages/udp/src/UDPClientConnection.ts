@@ -50,7 +50,6 @@ const encoder = new TextEncoder()
  */
 export class UDPClientConnection implements Connection.Connection {
   readonly id: number = Connection.allocateId()
-  readonly input: Connection.DatagramInput
   /** Clock time (ms) of the last datagram received from the peer. */
   lastActivity: number
   /** Datagrams received from the peer (including any dropped because the mailbox was full). */
@@ -77,14 +76,22 @@ export class UDPClientConnection implements Connection.Connection {
     /** The peer's port. */
     readonly port: number,
     readonly remoteAddress: NetAddress.InetAddress,
-    /** The peer as the native socket spells it, when the socket said (`undefined` on other networks). */
-    readonly native: NativeAddress | undefined,
+    /** Whether `key` and `port` are the peer as the native socket spells it (effect's Node socket). */
+    readonly nativeAddressing: boolean,
     readonly mailbox: Mailbox.Mailbox<DatagramSocket.Datagram>,
     /** Clock time (ms) the conversation started. */
     readonly startedAt: number
   ) {
-    this.input = { _tag: "DatagramInput", mailbox }
     this.lastActivity = startedAt
+  }
+
+  /** The conversation is its own input (one object less per conversation). */
+  get input(): Connection.DatagramInput {
+    return this
+  }
+
+  get _tag(): "DatagramInput" {
+    return "DatagramInput"
   }
 
   /** Always `"udp"`. */
@@ -114,19 +121,18 @@ export class UDPClientConnection implements Connection.Connection {
     }
     const payload = typeof data === "string" ? encoder.encode(data) : data
     const owner = this.owner
-    const native = this.native
     // A `host`/`port` pair next to the address lets effect's Node socket skip formatting the address;
     // any other socket uses `address`.
     const datagram: DatagramSocket.OutgoingDatagram = owner.connected
       ? { payload }
-      : native === undefined
-        ? { payload, address: this.remoteAddress }
-        : ({
+      : this.nativeAddressing
+        ? ({
             payload,
             address: this.remoteAddress,
-            host: native.host,
-            port: native.port
+            host: this.key,
+            port: this.port
           } as DatagramSocket.OutgoingDatagram & NativeAddress)
+        : { payload, address: this.remoteAddress }
     this.sent++
     owner.stats.datagramsOut++
     owner.stats.bytesOut += payload.byteLength

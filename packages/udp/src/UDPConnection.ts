@@ -619,18 +619,18 @@ export type ConnectError = UDPError.BindError | UDPError.ConversationEndedError 
 export const eachDatagram = <A, E, R>(
   f: (datagram: DatagramSocket.Datagram) => Effect.Effect<A, E, R>
 ): Effect.Effect<never, E | ConversationError | UDPError.NotUDPError, R> =>
-  Effect.gen(function* () {
-    const connection = yield* current
+  Effect.flatMap(current, (connection) => {
     const mailbox = connection.mailbox
     const waitForInput = Receive.awaitInput(connection, "datagram")
-    while (true) {
+    const loop: Effect.Effect<never, E | ConversationError, R> = Effect.suspend(() => {
       const error = connection.pendingError
       if (error !== undefined) {
         connection.pendingError = undefined
-        return yield* error
+        return Effect.fail(error)
       }
       const next = mailbox.poll()
-      if (next === undefined) yield* waitForInput
-      else yield* f(next)
-    }
+      const step: Effect.Effect<unknown, E | ConversationError, R> = next === undefined ? waitForInput : f(next)
+      return Effect.flatMap(step, () => loop)
+    })
+    return loop
   })

@@ -81,7 +81,7 @@ export class Engine<R> implements UDPClientConnection.Owner {
       host,
       port,
       remote,
-      first !== undefined && hasNative(first) ? { host: first.host, port: first.port } : undefined,
+      first !== undefined && hasNative(first),
       Mailbox.make({ capacity: settings.mailboxCapacity, policy: settings.mailboxPolicy }),
       now
     )
