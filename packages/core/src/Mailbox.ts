@@ -42,7 +42,9 @@ export class Mailbox<A> {
   private items: Array<A | undefined>
   private head = 0
   private count = 0
-  // allocated on first wait: most mailboxes of idle conversations never have a writer waiting
+  // One reader is the common case: it takes a slot, further readers an array made on demand (most
+  // mailboxes of idle conversations never have a second reader or a writer waiting).
+  private reader: Resume | undefined = undefined
   private readers: Array<Resume> | undefined = undefined
   private writers: Array<Resume> | undefined = undefined
   private closedFlag = false
@@ -55,7 +57,7 @@ export class Mailbox<A> {
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError(`mailbox capacity must be >= 1, got ${capacity}`)
-    this.items = new Array(Math.min(capacity, 4))
+    this.items = new Array(Math.min(capacity, 2))
   }
 
   /** Messages waiting. */
@@ -114,26 +116,42 @@ export class Mailbox<A> {
     if (this.count > 0) return Effect.void
     if (this.closedFlag) return closedFailure
     return Effect.callback<void, MailboxClosed>((resume) => {
-      if (this.readers === undefined) this.readers = []
-      const readers = this.readers
-      readers.push(resume)
-      return Effect.sync(() => remove(readers, resume))
+      if (this.reader === undefined) this.reader = resume
+      else if (this.readers === undefined) this.readers = [resume]
+      else this.readers.push(resume)
+      return Effect.sync(() => this.removeReader(resume))
     })
   })
+
+  private removeReader(resume: Resume): void {
+    if (this.reader === resume) this.reader = undefined
+    else if (this.readers !== undefined) remove(this.readers, resume)
+  }
+
+  private wakeReaders(effect: Effect.Effect<void, MailboxClosed>): void {
+    const first = this.reader
+    const rest = this.readers
+    this.reader = undefined
+    if (rest !== undefined && rest.length > 0) {
+      this.readers = undefined
+      if (first !== undefined) first(effect)
+      for (const resume of rest) resume(effect)
+    } else if (first !== undefined) first(effect)
+  }
 
   /**
    * Wake every reader waiting in `awaitItem` without adding a message, so that it polls again. A transport
    * uses it to deliver something that is not a message (an error report) to a waiting receive.
    */
   notify(): void {
-    if (this.readers !== undefined && this.readers.length > 0) wakeAll(this.readers, Effect.void)
+    this.wakeReaders(Effect.void)
   }
 
   /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
-    if (this.readers !== undefined) wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
+    this.wakeReaders(this.count > 0 ? Effect.void : closedFailure)
     if (this.writers !== undefined) wakeAll(this.writers, closedFailure)
   }
 
@@ -160,7 +178,7 @@ export class Mailbox<A> {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (this.readers !== undefined && this.readers.length > 0) wakeAll(this.readers, Effect.void)
+    if (this.reader !== undefined || this.readers !== undefined) this.wakeReaders(Effect.void)
   }
 
   private shift(): A | undefined {
