@@ -109,13 +109,18 @@ class Live implements Conversation {
 export const run = <A, E, R>(
   connection: Connection.Connection,
   handler: Effect.Effect<A, E, R>,
-  options?: { readonly label?: string | undefined }
+  options?: {
+    readonly label?: string | undefined
+    /** The peer as listed by `Loop.list`; default: the connection's remote address, formatted. */
+    readonly peer?: string | undefined
+  }
 ): Effect.Effect<End, never, R> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.withFiber((fiber) => {
       const conversation = new Live(connection)
-      const label = options?.label ?? `${connection.transport} ${Connection.formatAddress(connection.remoteAddress)}`
-      const { registry, entry } = Loop.registerUnsafe(fiber, "conversation", label, connection)
+      const peer = options?.peer ?? Connection.formatAddress(connection.remoteAddress)
+      const label = options?.label ?? `${connection.transport} ${peer}`
+      const { registry, entry } = Loop.registerUnsafe(fiber, "conversation", label, connection, peer)
       // The handler's context: its conversation, connection and loop entry, and the `loop` log annotation,
       // added in one step (cheaper in memory than one `provideService` each).
       const outer = fiber.context

@@ -133,7 +133,8 @@ export const registerUnsafe = (
   fiber: Fiber.Fiber<unknown, unknown>,
   kind: Kind,
   label: string,
-  connection: Connection.Connection | undefined
+  connection: Connection.Connection | undefined,
+  peer?: string | undefined
 ): { readonly registry: Registry; readonly entry: Entry } => {
   const registry = fiber.getRef(CurrentRegistry)
   const parent = fiber.getRef(Current)
@@ -143,7 +144,7 @@ export const registerUnsafe = (
     fiberId: fiber.id,
     parentId: parent?.id,
     connectionId: connection?.id,
-    peer: connection === undefined ? undefined : Connection.formatAddress(connection.remoteAddress),
+    peer: peer ?? (connection === undefined ? undefined : Connection.formatAddress(connection.remoteAddress)),
     startedAt: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
     deaths: 0
   })

@@ -75,7 +75,8 @@ export class UDPClientConnection implements Connection.Connection {
     readonly key: string,
     /** The peer's port. */
     readonly port: number,
-    readonly remoteAddress: NetAddress.InetAddress,
+    /** The peer's address, if already parsed; otherwise it is parsed from `key` and `port` when asked for. */
+    private address: NetAddress.InetAddress | undefined,
     /** Whether `key` and `port` are the peer as the native socket spells it (effect's Node socket). */
     readonly nativeAddressing: boolean,
     readonly mailbox: Mailbox.Mailbox<DatagramSocket.Datagram>,
@@ -103,9 +104,16 @@ export class UDPClientConnection implements Connection.Connection {
     return this.owner.localAddress
   }
 
+  /** The peer's address (parsed on first use: most conversations never ask). */
+  get remoteAddress(): NetAddress.InetAddress {
+    if (this.address === undefined) this.address = NetAddress.inetAddressFromNativeUnsafe(this.key, this.port)
+    return this.address
+  }
+
   /** The peer, formatted (`127.0.0.1:5353`, `[::1]:5353`). */
   get peer(): string {
-    return NetAddress.formatInet(this.remoteAddress)
+    if (!this.nativeAddressing) return NetAddress.formatInet(this.remoteAddress)
+    return this.key.includes(":") ? `[${this.key}]:${this.port}` : `${this.key}:${this.port}`
   }
 
   get isClosed(): boolean {
@@ -121,8 +129,8 @@ export class UDPClientConnection implements Connection.Connection {
     }
     const payload = typeof data === "string" ? encoder.encode(data) : data
     const owner = this.owner
-    // A `host`/`port` pair next to the address lets effect's Node socket skip formatting the address;
-    // any other socket uses `address`.
+    // The peer as effect's Node socket spelled it (`host`, `port`): that socket sends to it as is, with no
+    // address object to format. Other sockets get the address.
     const datagram: DatagramSocket.OutgoingDatagram = owner.connected
       ? { payload }
       : this.nativeAddressing

@@ -71,17 +71,19 @@ export class Engine<R> implements UDPClientConnection.Owner {
   start(
     host: string,
     port: number,
-    remote: NetAddress.InetAddress,
+    remote: NetAddress.InetAddress | undefined,
     first: DatagramSocket.Datagram | undefined,
     now: number
   ): Effect.Effect<Conn, never, R> {
     const settings = this.settings
+    const native = first !== undefined && hasNative(first)
     const connection = new UDPClientConnection.UDPClientConnection(
       this,
       host,
       port,
-      remote,
-      first !== undefined && hasNative(first),
+      // a native host with an IPv6 zone needs the socket's interface table: parse it now, from the datagram
+      native && !host.includes("%") ? undefined : (remote ?? first?.address),
+      native,
       Mailbox.make({ capacity: settings.mailboxCapacity, policy: settings.mailboxPolicy }),
       now
     )
@@ -109,7 +111,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
 
   private conversation(connection: Conn): Effect.Effect<Conversation.End | undefined, never, R> {
     const { accept, handler } = this.settings
-    const run = Conversation.run(connection, handler)
+    const peer = connection.peer
+    const run = Conversation.run(connection, handler, { label: `udp ${peer}`, peer })
     const guarded =
       accept === undefined
         ? run
@@ -218,7 +221,7 @@ export class Engine<R> implements UDPClientConnection.Owner {
             }
             self.end(oldest, "evicted")
           }
-          yield* self.start(host, port, datagram.address, datagram, now)
+          yield* self.start(host, port, undefined, datagram, now)
         }
       }
     })
