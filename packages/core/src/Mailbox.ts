@@ -74,18 +74,26 @@ export class Mailbox<A> {
    * was dropped, or when the mailbox is closed. With `"backpressure"` a full mailbox refuses (use `offer`).
    */
   offerUnsafe(item: A): boolean {
+    return this.offerQuietly(item, true)
+  }
+
+  /**
+   * `offerUnsafe`, waking waiting readers only if `wake` is true. A producer that delivers a batch can add
+   * every message quietly and `notify` once at the end, so that a reader handles the batch in one go.
+   */
+  offerQuietly(item: A, wake: boolean): boolean {
     if (this.closedFlag) return false
     if (this.count === this.capacity) {
       if (this.policy === "dropOldest") {
         this.shift()
         this.dropped++
-        this.push(item)
+        this.push(item, wake)
         return false
       }
       this.dropped++
       return false
     }
-    this.push(item)
+    this.push(item, wake)
     return true
   }
 
@@ -174,11 +182,11 @@ export class Mailbox<A> {
     }).pipe(Effect.andThen(Effect.suspend(() => this.waitForRoom())))
   }
 
-  private push(item: A): void {
+  private push(item: A, wake: boolean): void {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (this.reader !== undefined || this.readers !== undefined) this.wakeReaders(Effect.void)
+    if (wake && (this.reader !== undefined || this.readers !== undefined)) this.wakeReaders(Effect.void)
   }
 
   private shift(): A | undefined {

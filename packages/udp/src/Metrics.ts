@@ -88,8 +88,6 @@ export class Stats {
     socketBuffer: 0,
     closed: 0
   }
-  /** Datagrams dropped by the socket's receive queue, as last read from the reader. */
-  socketDropped = 0
 }
 
 /**

@@ -26,6 +26,7 @@ export interface Owner {
   /** Client mode: the socket is connected, datagrams are sent without an address. */
   readonly connected: boolean
   readonly stats: Metrics.Stats
+  /** Send a datagram on the shared socket; completes when the OS has taken it. */
   readonly write: (datagram: DatagramSocket.OutgoingDatagram) => Effect.Effect<void, DatagramSocket.DatagramSocketError>
   /** The conversation closed: forget it (a new datagram from the peer starts a new conversation). */
   readonly forget: (connection: UDPClientConnection) => void
@@ -65,6 +66,8 @@ export class UDPClientConnection implements Connection.Connection {
   /** Least-recently-active list, maintained by the socket's table. */
   prev: UDPClientConnection | undefined = undefined
   next: UDPClientConnection | undefined = undefined
+  /** Set while the socket delivers a batch and this conversation has datagrams it has not been woken for. */
+  awaitingWake = false
   /** The next conversation in the table whose peer has the same port. */
   samePort: UDPClientConnection | undefined = undefined
   private closedFlag = false
@@ -120,7 +123,10 @@ export class UDPClientConnection implements Connection.Connection {
     return this.closedFlag
   }
 
-  /** Send one datagram to the peer; waits until the OS has taken it. */
+  /**
+   * Send one datagram to the peer, straight to the shared socket; completes when the OS has taken it. An error
+   * the OS returns for it (`EMSGSIZE`, `EHOSTUNREACH`, ...) fails this send with `SendError`, and nothing else.
+   */
   send(data: Uint8Array | string): Effect.Effect<void, Connection.SendError> {
     if (this.closedFlag) {
       return Effect.fail(
@@ -134,12 +140,7 @@ export class UDPClientConnection implements Connection.Connection {
     const datagram: DatagramSocket.OutgoingDatagram = owner.connected
       ? { payload }
       : this.nativeAddressing
-        ? ({
-            payload,
-            address: this.remoteAddress,
-            host: this.key,
-            port: this.port
-          } as DatagramSocket.OutgoingDatagram & NativeAddress)
+        ? ({ payload, host: this.key, port: this.port } as DatagramSocket.OutgoingDatagram & NativeAddress)
         : { payload, address: this.remoteAddress }
     this.sent++
     owner.stats.datagramsOut++
