@@ -19,7 +19,8 @@ import * as Effect from "effect/Effect"
  */
 export type OverflowPolicy = "dropNewest" | "dropOldest" | "backpressure"
 
-type Resume = (effect: Effect.Effect<void, MailboxClosed>) => void
+type Resume = (effect: Effect.Effect<void>) => void
+type WriterResume = (effect: Effect.Effect<void, MailboxClosed>) => void
 
 /**
  * Raised to readers once a closed mailbox is empty.
@@ -45,8 +46,9 @@ export class Mailbox<A> {
   // One reader is the common case: it takes a slot, further readers an array made on demand (most
   // mailboxes of idle conversations never have a second reader or a writer waiting).
   private reader: Resume | undefined = undefined
+  private readerFiber = -1
   private readers: Array<Resume> | undefined = undefined
-  private writers: Array<Resume> | undefined = undefined
+  private writers: Array<WriterResume> | undefined = undefined
   private closedFlag = false
   /** Messages discarded because the mailbox was full. */
   dropped = 0
@@ -119,32 +121,42 @@ export class Mailbox<A> {
     return item
   }
 
-  /** Wait until a message is there (without taking it); fails with `MailboxClosed` once closed and empty. */
-  readonly awaitItem: Effect.Effect<void, MailboxClosed> = Effect.suspend(() => {
-    if (this.count > 0) return Effect.void
-    if (this.closedFlag) return closedFailure
-    return Effect.callback<void, MailboxClosed>((resume) => {
-      if (this.reader === undefined) this.reader = resume
-      else if (this.readers === undefined) this.readers = [resume]
-      else this.readers.push(resume)
-      return Effect.sync(() => this.removeReader(resume))
+  /**
+   * Wait until a message is there (without taking it); fails with `MailboxClosed` once closed and empty. It
+   * also returns, with nothing there, after `notify`: poll again.
+   */
+  get awaitItem(): Effect.Effect<void, MailboxClosed> {
+    return Effect.suspend(() => {
+      if (this.count > 0) return Effect.void
+      if (this.closedFlag) return closedFailure
+      return Effect.flatMap(this.awaitChange, () => (this.count === 0 && this.closedFlag ? closedFailure : Effect.void))
     })
-  })
-
-  private removeReader(resume: Resume): void {
-    if (this.reader === resume) this.reader = undefined
-    else if (this.readers !== undefined) remove(this.readers, resume)
   }
 
-  private wakeReaders(effect: Effect.Effect<void, MailboxClosed>): void {
-    const first = this.reader
-    const rest = this.readers
-    this.reader = undefined
-    if (rest !== undefined && rest.length > 0) {
-      this.readers = undefined
-      if (first !== undefined) first(effect)
-      for (const resume of rest) resume(effect)
-    } else if (first !== undefined) first(effect)
+  /**
+   * Wait until the mailbox may have changed: a message arrived, `notify` was called, or it closed. Never
+   * fails: the reader polls and checks `isClosed`. Light on memory while it waits: the one reader a mailbox
+   * usually has takes a slot, and keeps no cancellation effect (a reader that was interrupted is replaced by
+   * its fiber's next wait; waking it is harmless).
+   */
+  get awaitChange(): Effect.Effect<void> {
+    return Effect.withFiber((fiber) => {
+      if (this.count > 0 || this.closedFlag) return Effect.void
+      const fiberId = fiber.id
+      return Effect.callback<void>((resume) => this.park(resume, fiberId))
+    })
+  }
+
+  private park(resume: Resume, fiberId: number): Effect.Effect<void> | undefined {
+    if (this.reader === undefined || this.readerFiber === fiberId) {
+      this.reader = resume
+      this.readerFiber = fiberId
+      return undefined
+    }
+    if (this.readers === undefined) this.readers = []
+    const readers = this.readers
+    readers.push(resume)
+    return Effect.sync(() => remove(readers, resume))
   }
 
   /**
@@ -152,14 +164,26 @@ export class Mailbox<A> {
    * uses it to deliver something that is not a message (an error report) to a waiting receive.
    */
   notify(): void {
-    this.wakeReaders(Effect.void)
+    this.wakeReaders()
+  }
+
+  private wakeReaders(): void {
+    const first = this.reader
+    const rest = this.readers
+    this.reader = undefined
+    this.readerFiber = -1
+    if (rest !== undefined && rest.length > 0) {
+      this.readers = undefined
+      if (first !== undefined) first(Effect.void)
+      for (const resume of rest) resume(Effect.void)
+    } else if (first !== undefined) first(Effect.void)
   }
 
   /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
-    this.wakeReaders(this.count > 0 ? Effect.void : closedFailure)
+    this.wakeReaders()
     if (this.writers !== undefined) wakeAll(this.writers, closedFailure)
   }
 
@@ -186,7 +210,7 @@ export class Mailbox<A> {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (wake && (this.reader !== undefined || this.readers !== undefined)) this.wakeReaders(Effect.void)
+    if (wake && (this.reader !== undefined || this.readers !== undefined)) this.wakeReaders()
   }
 
   private shift(): A | undefined {
@@ -205,7 +229,7 @@ export class Mailbox<A> {
   }
 }
 
-const wakeAll = (waiters: Array<Resume>, effect: Effect.Effect<void, MailboxClosed>): void => {
+const wakeAll = (waiters: Array<WriterResume>, effect: Effect.Effect<void, MailboxClosed>): void => {
   // the common case is one reader: no copy
   if (waiters.length === 1) {
     const resume = waiters[0]
@@ -217,7 +241,7 @@ const wakeAll = (waiters: Array<Resume>, effect: Effect.Effect<void, MailboxClos
   for (const resume of woken) resume(effect)
 }
 
-const remove = (waiters: Array<Resume>, resume: Resume): void => {
+const remove = <F>(waiters: Array<F>, resume: F): void => {
   const index = waiters.indexOf(resume)
   if (index >= 0) waiters.splice(index, 1)
 }

@@ -621,7 +621,7 @@ export const eachDatagram = <A, E, R>(
 ): Effect.Effect<never, E | ConversationError | UDPError.NotUDPError, R> =>
   Effect.flatMap(current, (connection) => {
     const mailbox = connection.mailbox
-    const waitForInput = Receive.awaitInput(connection, "datagram")
+    const again = () => loop
     const loop: Effect.Effect<never, E | ConversationError, R> = Effect.suspend(() => {
       const error = connection.pendingError
       if (error !== undefined) {
@@ -629,8 +629,19 @@ export const eachDatagram = <A, E, R>(
         return Effect.fail(error)
       }
       const next = mailbox.poll()
-      const step: Effect.Effect<unknown, E | ConversationError, R> = next === undefined ? waitForInput : f(next)
-      return Effect.flatMap(step, () => loop)
+      if (next !== undefined) return Effect.flatMap(f(next), again)
+      if (mailbox.isClosed) {
+        return Effect.fail(
+          new Receive.ConnectionClosedError({
+            connectionId: connection.id,
+            peer: connection.peer,
+            operation: "datagram",
+            reason: "closed",
+            buffered: new Uint8Array(0)
+          })
+        )
+      }
+      return Effect.flatMap(mailbox.awaitChange, again)
     })
     return loop
   })
