@@ -70,7 +70,6 @@ export class UDPClientConnection implements Connection.Connection {
   awaitingWake = false
   /** The next conversation in the table whose peer has the same port. */
   samePort: UDPClientConnection | undefined = undefined
-  private closedFlag = false
 
   constructor(
     readonly owner: Owner,
@@ -120,7 +119,8 @@ export class UDPClientConnection implements Connection.Connection {
   }
 
   get isClosed(): boolean {
-    return this.closedFlag
+    // the mailbox closes exactly when the conversation does
+    return this.mailbox.isClosed
   }
 
   /**
@@ -128,7 +128,7 @@ export class UDPClientConnection implements Connection.Connection {
    * the OS returns for it (`EMSGSIZE`, `EHOSTUNREACH`, ...) fails this send with `SendError`, and nothing else.
    */
   send(data: Uint8Array | string): Effect.Effect<void, Connection.SendError> {
-    if (this.closedFlag) {
+    if (this.mailbox.isClosed) {
       return Effect.fail(
         new Connection.SendError({ connectionId: this.id, peer: this.peer, message: "conversation closed" })
       )
@@ -158,8 +158,7 @@ export class UDPClientConnection implements Connection.Connection {
 
   /** `close`, synchronously. */
   closeUnsafe(): void {
-    if (this.closedFlag) return
-    this.closedFlag = true
+    if (this.mailbox.isClosed) return
     this.mailbox.close()
     this.owner.forget(this)
   }

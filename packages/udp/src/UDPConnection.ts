@@ -621,7 +621,6 @@ export const eachDatagram = <A, E, R>(
 ): Effect.Effect<never, E | ConversationError | UDPError.NotUDPError, R> =>
   Effect.flatMap(current, (connection) => {
     const mailbox = connection.mailbox
-    const again = () => loop
     const loop: Effect.Effect<never, E | ConversationError, R> = Effect.suspend(() => {
       const error = connection.pendingError
       if (error !== undefined) {
@@ -629,7 +628,7 @@ export const eachDatagram = <A, E, R>(
         return Effect.fail(error)
       }
       const next = mailbox.poll()
-      if (next !== undefined) return Effect.flatMap(f(next), again)
+      if (next !== undefined) return Effect.flatMap(f(next), () => loop)
       if (mailbox.isClosed) {
         return Effect.fail(
           new Receive.ConnectionClosedError({
@@ -641,7 +640,7 @@ export const eachDatagram = <A, E, R>(
           })
         )
       }
-      return Effect.flatMap(mailbox.awaitChange, again)
+      return Effect.flatMap(mailbox.awaitChange, () => loop)
     })
     return loop
   })

@@ -97,6 +97,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
     const wake = this.wakeSweeper
     if (wake !== undefined) wake()
     return Effect.map(Effect.forkChild(this.conversation(connection), { startImmediately: true }), (fiber) => {
+      // (runs at once if the conversation already ended)
+      fiber.addObserver((exit) => this.ended(connection, exit))
       connection.fiber = fiber
       return connection
     })
@@ -127,7 +129,7 @@ export class Engine<R> implements UDPClientConnection.Owner {
                     return undefined
                   })
           )
-    return Effect.onExit(guarded, (exit) => Effect.sync(() => this.ended(connection, exit)))
+    return guarded
   }
 
   private ended(connection: Conn, exit: Exit.Exit<Conversation.End | undefined>): void {
