@@ -2,9 +2,11 @@
  * The machinery behind a UDP socket: the demultiplexing loop, the conversation lifecycle (start, accept,
  * end), the limits and the idle sweeper.
  *
- * Hot path, per datagram: one string key built from fields the native socket already filled, one Map
- * lookup, a few pointer writes to keep the least-recently-active order, one mailbox push (which resumes a
- * waiting conversation inline). No fiber is forked and no Effect is allocated, except for a new peer.
+ * Hot path, per datagram: the peer's port and host as the native socket filled them, one Map lookup by port
+ * (and a host comparison), a few pointer writes to keep the least-recently-active order, one quiet mailbox
+ * push. No fiber is forked and no Effect is allocated, except for a new peer. Per batch: each conversation
+ * that received something is woken once, and the loop yields once to the event loop so that the next pull
+ * takes everything that arrived meanwhile.
  *
  * @internal
  */
@@ -248,6 +250,9 @@ export class Engine<R> implements UDPClientConnection.Owner {
           yield* self.start(host, port, undefined, datagram, now)
         }
         self.wakeAll()
+        // Let the event loop run once before the next pull: whatever the kernel delivers meanwhile is read as
+        // one batch, so this loop and each conversation wake once per event-loop turn, not once per datagram.
+        yield* Effect.yieldNow
       }
     })
   })
