@@ -3,6 +3,7 @@ import { UDPConnection } from "@diesel/udp"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as NetAddress from "effect/net/NetAddress"
 import { testClient, text } from "./helpers.js"
 
@@ -107,6 +108,34 @@ describe("UDPConnection client", () => {
           assert.strictEqual(error.peer, `127.0.0.1:${port}`)
         }
       }
+    })
+  )
+
+  it.live("after an ICMP error the same conversation reaches a server that appears on that port", () =>
+    Effect.gen(function* () {
+      const port = yield* closedPort("127.0.0.1")
+      const unreachable = yield* Deferred.make<void>()
+      const serverUp = yield* Deferred.make<void>()
+      const client = UDPConnection.connect(
+        { host: "127.0.0.1", port },
+        Effect.gen(function* () {
+          yield* Connection.send("hello?")
+          const error = yield* Effect.flip(UDPConnection.datagram)
+          yield* Deferred.succeed(unreachable, undefined)
+          yield* Deferred.await(serverUp)
+          yield* Connection.send("hello again")
+          const reply = text((yield* UDPConnection.datagram).payload)
+          return [error._tag, reply] as const
+        })
+      )
+      const fiber = yield* Effect.forkChild(client)
+      yield* Deferred.await(unreachable)
+      // the port was free a moment ago: a server binds it now
+      yield* UDPConnection.make({ port, host: "127.0.0.1", handler: echo })
+      yield* Deferred.succeed(serverUp, undefined)
+      const [tag, reply] = yield* Fiber.join(fiber)
+      assert.strictEqual(tag, "PeerUnreachableError")
+      assert.strictEqual(reply, "hello again")
     })
   )
 

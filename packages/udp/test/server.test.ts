@@ -168,6 +168,42 @@ describe("UDPConnection server", () => {
     })
   )
 
+  it.live("a conversation sending to a peer that went away (ICMP port unreachable) does not disturb the socket", () =>
+    Effect.gen(function* () {
+      const gone = yield* Deferred.make<void>()
+      const sentAfter = yield* Deferred.make<void>()
+      const handler = Effect.gen(function* () {
+        const first = text((yield* UDPConnection.datagram).payload)
+        if (first === "leaving") {
+          yield* Deferred.await(gone)
+          // the peer's port is closed now: the kernel answers with ICMP port unreachable
+          yield* Connection.send("are you there?")
+          yield* Connection.send("still?")
+          yield* Deferred.succeed(sentAfter, undefined)
+          return
+        }
+        yield* Connection.send(first)
+        yield* echo
+      })
+      const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler })
+      const steady = yield* testClient()
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const leaving = yield* testClient()
+          yield* leaving.send(server.localAddress, "leaving")
+          yield* steady.send(server.localAddress, "before") // read after "leaving"
+          assert.strictEqual(yield* steady.receiveText, "before")
+        })
+      )
+      yield* Deferred.succeed(gone, undefined)
+      yield* Deferred.await(sentAfter)
+      yield* steady.send(server.localAddress, "after")
+      assert.strictEqual(yield* steady.receiveText, "after")
+      assert.strictEqual(server.stats.ended.failed, 0)
+      assert.strictEqual(server.stats.ended.completed, 1)
+    })
+  )
+
   it.live("the socket service sends to any address and lists the table", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
