@@ -183,7 +183,7 @@ describe("UDPConnection server", () => {
           return
         }
         yield* Connection.send(first)
-        yield* echo
+        return yield* echo
       })
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler })
       const steady = yield* testClient()
