@@ -20,5 +20,6 @@ export const projects: Array<TestProjectConfiguration> = [
   project("udp", "packages/udp", ["test/**/*.test.ts"]),
   project("tcp", "packages/tcp", ["test/**/*.test.ts"]),
   project("clients", "packages/clients", ["test/**/*.test.ts"]),
+  project("sim", "packages/sim", ["test/**/*.test.ts"]),
   project("examples", "examples", ["**/*.test.ts"])
 ]

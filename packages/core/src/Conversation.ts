@@ -15,7 +15,6 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import * as Connection from "./Connection.js"
 import * as Loop from "./Loop.js"
@@ -30,8 +29,31 @@ export interface Conversation {
   /** Loops started with `ConnectedLoop.fork` live in this scope. */
   readonly scope: Scope.Scope
   /** Add an owner: the conversation stays open until every owner has released it. */
-  readonly retain: () => void
-  readonly release: () => void
+  retain(): void
+  release(): void
+}
+
+class ConversationImpl implements Conversation {
+  private owners = 1
+  readonly done = Deferred.makeUnsafe<void>()
+
+  constructor(
+    readonly connection: Connection.Connection,
+    readonly scope: Scope.Closeable
+  ) {}
+
+  retain(): void {
+    this.owners++
+  }
+
+  release(): void {
+    if (--this.owners === 0) Deferred.doneUnsafe(this.done, Exit.void)
+  }
+
+  /** Every owner has released it. */
+  get released(): boolean {
+    return this.owners === 0
+  }
 }
 
 /**
@@ -63,43 +85,6 @@ const endOf = <A, E>(exit: Exit.Exit<A, E>): End =>
       ? interrupted
       : { _tag: "Failed", cause: exit.cause }
 
-// One object per conversation, with methods rather than closures, and its scope and "last owner gone"
-// signal made only when a `ConnectedLoop.fork` needs them: an idle conversation costs little memory.
-class Live implements Conversation {
-  private owners = 1
-  private scopeOrUndefined: Scope.Closeable | undefined = undefined
-  private done: Deferred.Deferred<void> | undefined = undefined
-
-  constructor(readonly connection: Connection.Connection) {}
-
-  get scope(): Scope.Scope {
-    if (this.scopeOrUndefined === undefined) this.scopeOrUndefined = Scope.makeUnsafe()
-    return this.scopeOrUndefined
-  }
-
-  retain(): void {
-    this.owners++
-  }
-
-  release(): void {
-    if (--this.owners === 0 && this.done !== undefined) Deferred.doneUnsafe(this.done, Exit.void)
-  }
-
-  /** Wait until every owner has released the conversation. */
-  get released(): Effect.Effect<void> {
-    if (this.owners === 0) return Effect.void
-    if (this.done === undefined) this.done = Deferred.makeUnsafe<void>()
-    return Deferred.await(this.done)
-  }
-
-  get close(): Effect.Effect<void> {
-    const scope = this.scopeOrUndefined
-    return scope === undefined
-      ? this.connection.close
-      : Effect.andThen(Scope.close(scope, Exit.void), this.connection.close)
-  }
-}
-
 /**
  * Run `handler` as the conversation on `connection`, and return how it ended once every owning loop is
  * done and the connection is closed.
@@ -109,42 +94,42 @@ class Live implements Conversation {
 export const run = <A, E, R>(
   connection: Connection.Connection,
   handler: Effect.Effect<A, E, R>,
-  options?: {
-    readonly label?: string | undefined
-    /** The peer as listed by `Loop.list`; default: the connection's remote address, formatted. */
-    readonly peer?: string | undefined
-  }
+  options?: { readonly label?: string | undefined }
 ): Effect.Effect<End, never, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.withFiber((fiber) => {
-      const conversation = new Live(connection)
-      const peer = options?.peer ?? Connection.formatAddress(connection.remoteAddress)
-      const label = options?.label ?? `${connection.transport} ${peer}`
-      const { registry, entry } = Loop.registerUnsafe(fiber, "conversation", label, connection, peer)
-      // The handler's context: its conversation, connection and loop entry, and the `loop` log annotation,
-      // added in one step (cheaper in memory than one `provideService` each).
-      const outer = fiber.context
-      const annotations = fiber.getRef(References.CurrentLogAnnotations)
-      let inner = Context.add(outer, Current, conversation)
-      inner = Context.add(inner, Connection.Current, connection)
-      inner = Context.add(inner, Loop.Current, entry)
-      inner = Context.add(inner, References.CurrentLogAnnotations, { ...annotations, loop: label })
-      fiber.setContext(inner)
-      return Effect.flatMap(Effect.exit(restore(handler)), (exit) => {
-        fiber.setContext(outer)
-        registry.delete(entry)
-        conversation.release()
-        const end = endOf(exit)
-        const logged =
-          end._tag === "Failed"
-            ? Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
-            : Effect.void
-        const waited =
-          end._tag === "Interrupted" ? Effect.succeed(Exit.void) : Effect.exit(restore(conversation.released))
-        return logged.pipe(
-          Effect.andThen(waited),
-          Effect.flatMap((released) => Effect.as(conversation.close, Exit.isSuccess(released) ? end : interrupted))
-        )
+    Effect.suspend(() => {
+      const conversation = new ConversationImpl(connection, Scope.makeUnsafe())
+      const label = options?.label ?? `${connection.transport} ${Connection.formatAddress(connection.remoteAddress)}`
+      // one context update for the registry entry, the log annotation and both current references
+      const tracked = Loop.trackWith(restore(handler), "conversation", label, {
+        connection,
+        context: (context) => Context.add(Context.add(context, Current, conversation), Connection.Current, connection)
       })
+      return Effect.flatMap(Effect.exit(tracked), (exit) => finish(conversation, label, exit, restore))
     })
   )
+
+/** After the handler: wait for the other owners, close the scope and the connection, report the end. */
+const finish = <A, E>(
+  conversation: ConversationImpl,
+  label: string,
+  exit: Exit.Exit<A, E>,
+  restore: <X, XE, XR>(effect: Effect.Effect<X, XE, XR>) => Effect.Effect<X, XE, XR>
+): Effect.Effect<End> => {
+  conversation.release()
+  const end = endOf(exit)
+  // the common case, a handler that returned with no other owner left: no waiting, nothing to report
+  if (end._tag === "Completed" && conversation.released) {
+    return Effect.as(Effect.andThen(Scope.close(conversation.scope, Exit.void), conversation.connection.close), end)
+  }
+  return Effect.gen(function* () {
+    if (end._tag === "Failed") {
+      yield* Effect.logWarning(`conversation ${label} failed`, end.cause).pipe(Effect.annotateLogs("loop", label))
+    }
+    const waited =
+      end._tag === "Interrupted" ? Exit.void : yield* Effect.exit(restore(Deferred.await(conversation.done)))
+    yield* Scope.close(conversation.scope, Exit.void)
+    yield* conversation.connection.close
+    return Exit.isSuccess(waited) ? end : interrupted
+  })
+}

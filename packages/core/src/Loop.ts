@@ -10,7 +10,6 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as References from "effect/References"
 import * as Connection from "./Connection.js"
@@ -69,10 +68,15 @@ export class Registry {
   readonly entries = new Map<number, Entry>()
 
   add(entry: Omit<Entry, "id">): Entry {
-    const full: Entry = { ...entry, id: ++this.nextId }
-    this.entries.set(full.id, full)
-    if (full.kind === "conversation") this.liveConversations++
-    return full
+    return this.register((id) => ({ ...entry, id }))
+  }
+
+  /** Add the entry `make` builds with a fresh id. */
+  register<E extends Entry>(make: (id: number) => E): E {
+    const entry = make(++this.nextId)
+    this.entries.set(entry.id, entry)
+    if (entry.kind === "conversation") this.liveConversations++
+    return entry
   }
 
   delete(entry: Entry): void {
@@ -123,35 +127,6 @@ export const Current = Context.Reference<Entry | undefined>("@diesel/core/Loop/C
 })
 
 /**
- * Register the running fiber as a loop of `kind` in its registry, without changing its context: for
- * runtimes (like `Conversation.run`) that install the entry themselves. Remove it with
- * `registry.delete(entry)`.
- *
- * @since 0.1.0
- */
-export const registerUnsafe = (
-  fiber: Fiber.Fiber<unknown, unknown>,
-  kind: Kind,
-  label: string,
-  connection: Connection.Connection | undefined,
-  peer?: string | undefined
-): { readonly registry: Registry; readonly entry: Entry } => {
-  const registry = fiber.getRef(CurrentRegistry)
-  const parent = fiber.getRef(Current)
-  const entry = registry.add({
-    label,
-    kind,
-    fiberId: fiber.id,
-    parentId: parent?.id,
-    connectionId: connection?.id,
-    peer: peer ?? (connection === undefined ? undefined : Connection.formatAddress(connection.remoteAddress)),
-    startedAt: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
-    deaths: 0
-  })
-  return { registry, entry }
-}
-
-/**
  * Run `effect` as a registered loop of `kind`: listed by `list` while it runs, annotated in logs with its
  * label, and the parent of loops it starts.
  *
@@ -163,27 +138,68 @@ export const track: {
 } = dual(
   3,
   <A, E, R>(effect: Effect.Effect<A, E, R>, kind: Kind, label: string): Effect.Effect<A, E, R> =>
-    Effect.withFiber((fiber) => {
-      const registry = fiber.getRef(CurrentRegistry)
-      const parent = fiber.getRef(Current)
-      const connection = fiber.getRef(Connection.Current)
-      const entry = registry.add({
-        label,
-        kind,
-        fiberId: fiber.id,
-        parentId: parent?.id,
-        connectionId: connection?.id,
-        peer: connection === undefined ? undefined : Connection.formatAddress(connection.remoteAddress),
-        startedAt: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(),
-        deaths: 0
-      })
-      return effect.pipe(
-        Effect.annotateLogs("loop", label),
-        Effect.provideService(Current, entry),
-        Effect.ensuring(Effect.sync(() => registry.delete(entry)))
-      )
-    })
+    trackWith(effect, kind, label)
 )
+
+/**
+ * `track`, for runtimes built on loops (`Conversation.run`, transports): `connection` (default: the
+ * current one) is recorded in the entry, and `context` adds services to the loop's context in the same
+ * step as the registry entry and the log annotation (one context update per loop, not one per service).
+ *
+ * @since 0.1.0
+ */
+export const trackWith = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  kind: Kind,
+  label: string,
+  options?: {
+    readonly connection?: Connection.Connection | undefined
+    readonly context?: (<S>(context: Context.Context<S>) => Context.Context<S>) | undefined
+  }
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const registry = fiber.getRef(CurrentRegistry)
+    const parent = fiber.getRef(Current)
+    const connection = options?.connection ?? fiber.getRef(Connection.Current)
+    const startedAt = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    const entry = registry.register(
+      (id) => new TrackedEntry(id, label, kind, fiber.id, parent?.id, connection, startedAt)
+    )
+    const annotations = { ...fiber.getRef(References.CurrentLogAnnotations), loop: label }
+    const extra = options?.context
+    return Effect.updateContext<A, E, R, R>(
+      Effect.onExit(effect, () => Effect.sync(() => registry.delete(entry))),
+      (context: Context.Context<R>): Context.Context<R> => {
+        const tracked = Context.add(Context.add(context, References.CurrentLogAnnotations, annotations), Current, entry)
+        return extra === undefined ? tracked : extra(tracked)
+      }
+    )
+  })
+
+/** A registry entry; the peer is formatted when first read, not for every loop started. */
+class TrackedEntry implements Entry {
+  deaths = 0
+  private formattedPeer: string | undefined = undefined
+  readonly connectionId: number | undefined
+
+  constructor(
+    readonly id: number,
+    public label: string,
+    readonly kind: Kind,
+    readonly fiberId: number,
+    readonly parentId: number | undefined,
+    private readonly connection: Connection.Connection | undefined,
+    readonly startedAt: number
+  ) {
+    this.connectionId = connection?.id
+  }
+
+  get peer(): string | undefined {
+    if (this.connection === undefined) return undefined
+    if (this.formattedPeer === undefined) this.formattedPeer = Connection.formatAddress(this.connection.remoteAddress)
+    return this.formattedPeer
+  }
+}
 
 /**
  * Name the running loop: its registry entry and its `loop` log annotation from here on.

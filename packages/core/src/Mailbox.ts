@@ -8,9 +8,15 @@
  * When full, the mailbox follows its policy: `"dropNewest"` refuses the new message, `"dropOldest"`
  * discards the oldest one, `"backpressure"` makes `offer` wait for room. Every message dropped is counted.
  *
+ * Waiting readers (and writers) are woken through the Effect scheduler, as `effect/Queue` does, not
+ * inside `offerUnsafe`/`poll`: the producer keeps running and a reader that wakes finds every message
+ * offered meanwhile, instead of running nested in the producer's call once per message.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Scheduler from "effect/Scheduler"
 
 /**
  * What a full mailbox does with a new message.
@@ -19,8 +25,7 @@ import * as Effect from "effect/Effect"
  */
 export type OverflowPolicy = "dropNewest" | "dropOldest" | "backpressure"
 
-type Resume = (effect: Effect.Effect<void>) => void
-type WriterResume = (effect: Effect.Effect<void, MailboxClosed>) => void
+type Resume = (effect: Effect.Effect<void, MailboxClosed>) => void
 
 /**
  * Raised to readers once a closed mailbox is empty.
@@ -33,6 +38,30 @@ export class MailboxClosed {
 
 const closedSignal = new MailboxClosed()
 const closedFailure: Effect.Effect<never, MailboxClosed> = Effect.fail(closedSignal)
+const succeedTrue: Effect.Effect<boolean> = Exit.succeed(true)
+const succeedFalse: Effect.Effect<boolean> = Exit.succeed(false)
+
+/** One dispatcher per scheduler, shared by every mailbox: wake-ups of one tick run in one batch. */
+const dispatchers = new WeakMap<Scheduler.Scheduler, Scheduler.SchedulerDispatcher>()
+let lastScheduler: Scheduler.Scheduler | undefined
+let lastDispatcher: Scheduler.SchedulerDispatcher | undefined
+
+const dispatcherOf = (scheduler: Scheduler.Scheduler): Scheduler.SchedulerDispatcher => {
+  if (scheduler === lastScheduler && lastDispatcher !== undefined) return lastDispatcher
+  let dispatcher = dispatchers.get(scheduler)
+  if (dispatcher === undefined) {
+    dispatcher = scheduler.makeDispatcher()
+    dispatchers.set(scheduler, dispatcher)
+  }
+  lastScheduler = scheduler
+  lastDispatcher = dispatcher
+  return dispatcher
+}
+
+type ChangeResume = (effect: Effect.Effect<void>) => void
+
+const WAKE_READERS = 1
+const WAKE_WRITERS = 2
 
 /**
  * A bounded FIFO with non-consuming waits.
@@ -43,12 +72,17 @@ export class Mailbox<A> {
   private items: Array<A | undefined>
   private head = 0
   private count = 0
-  // One reader is the common case: it takes a slot, further readers an array made on demand (most
-  // mailboxes of idle conversations never have a second reader or a writer waiting).
-  private reader: Resume | undefined = undefined
-  private readerFiber = -1
+  // allocated on first wait: most mailboxes of idle conversations never have a writer waiting
   private readers: Array<Resume> | undefined = undefined
-  private writers: Array<WriterResume> | undefined = undefined
+  private writers: Array<Resume> | undefined = undefined
+  // The one reader of `awaitChange` a conversation usually has: a slot and its fiber, no array, no
+  // cancellation effect (an abandoned wait is replaced by its fiber's next one; waking it is harmless).
+  private changeReader: ChangeResume | undefined = undefined
+  private changeReaderFiber = -1
+  /** The dispatcher of the schedulers the waiters run on; set when one starts waiting. */
+  private dispatcher: Scheduler.SchedulerDispatcher | undefined = undefined
+  /** `WAKE_READERS | WAKE_WRITERS` bits of a wake-up already scheduled. */
+  private wakePending = 0
   private closedFlag = false
   /** Messages discarded because the mailbox was full. */
   dropped = 0
@@ -59,7 +93,7 @@ export class Mailbox<A> {
   ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1)
       throw new RangeError(`mailbox capacity must be >= 1, got ${capacity}`)
-    this.items = new Array(Math.min(capacity, 2))
+    this.items = new Array(Math.min(capacity, 4))
   }
 
   /** Messages waiting. */
@@ -76,26 +110,18 @@ export class Mailbox<A> {
    * was dropped, or when the mailbox is closed. With `"backpressure"` a full mailbox refuses (use `offer`).
    */
   offerUnsafe(item: A): boolean {
-    return this.offerQuietly(item, true)
-  }
-
-  /**
-   * `offerUnsafe`, waking waiting readers only if `wake` is true. A producer that delivers a batch can add
-   * every message quietly and `notify` once at the end, so that a reader handles the batch in one go.
-   */
-  offerQuietly(item: A, wake: boolean): boolean {
     if (this.closedFlag) return false
     if (this.count === this.capacity) {
       if (this.policy === "dropOldest") {
         this.shift()
         this.dropped++
-        this.push(item, wake)
+        this.push(item)
         return false
       }
       this.dropped++
       return false
     }
-    this.push(item, wake)
+    this.push(item)
     return true
   }
 
@@ -105,11 +131,11 @@ export class Mailbox<A> {
    */
   offer(item: A): Effect.Effect<boolean> {
     if (this.policy !== "backpressure" || this.count < this.capacity || this.closedFlag) {
-      return Effect.succeed(this.offerUnsafe(item))
+      return this.offerUnsafe(item) ? succeedTrue : succeedFalse
     }
     return Effect.suspend(() => this.waitForRoom()).pipe(
       Effect.map(() => this.offerUnsafe(item)),
-      Effect.orElseSucceed(() => false)
+      Effect.catch(() => succeedFalse)
     )
   }
 
@@ -117,46 +143,44 @@ export class Mailbox<A> {
   poll(): A | undefined {
     if (this.count === 0) return undefined
     const item = this.shift()
-    if (this.writers !== undefined && this.writers.length > 0) wakeAll(this.writers, Effect.void)
+    if (this.writers !== undefined && this.writers.length > 0) this.scheduleWake(WAKE_WRITERS)
     return item
   }
 
-  /**
-   * Wait until a message is there (without taking it); fails with `MailboxClosed` once closed and empty. It
-   * also returns, with nothing there, after `notify`: poll again.
-   */
+  /** Wait until a message is there (without taking it); fails with `MailboxClosed` once closed and empty. */
   get awaitItem(): Effect.Effect<void, MailboxClosed> {
     return Effect.suspend(() => {
       if (this.count > 0) return Effect.void
       if (this.closedFlag) return closedFailure
-      return Effect.flatMap(this.awaitChange, () => (this.count === 0 && this.closedFlag ? closedFailure : Effect.void))
+      const mailbox = this
+      return Effect.callback<void, MailboxClosed>(function (resume) {
+        mailbox.dispatcher = dispatcherOf(this)
+        if (mailbox.readers === undefined) mailbox.readers = []
+        const readers = mailbox.readers
+        readers.push(resume)
+        return Effect.sync(() => remove(readers, resume))
+      })
     })
   }
 
   /**
    * Wait until the mailbox may have changed: a message arrived, `notify` was called, or it closed. Never
-   * fails: the reader polls and checks `isClosed`. Light on memory while it waits: the one reader a mailbox
-   * usually has takes a slot, and keeps no cancellation effect (a reader that was interrupted is replaced by
-   * its fiber's next wait; waking it is harmless).
+   * fails: the reader polls and checks `isClosed`. Lighter than `awaitItem` for a loop that is the only
+   * reader of its mailbox (an idle conversation waits here): no cancellation effect is kept while it waits.
+   * A second fiber waiting at the same time falls back to `awaitItem`'s waiter list.
    */
   get awaitChange(): Effect.Effect<void> {
     return Effect.withFiber((fiber) => {
       if (this.count > 0 || this.closedFlag) return Effect.void
       const fiberId = fiber.id
-      return Effect.callback<void>((resume) => this.park(resume, fiberId))
+      const mailbox = this
+      if (this.changeReader !== undefined && this.changeReaderFiber !== fiberId) return Effect.ignore(this.awaitItem)
+      return Effect.callback<void>(function (resume) {
+        mailbox.dispatcher = dispatcherOf(this)
+        mailbox.changeReader = resume
+        mailbox.changeReaderFiber = fiberId
+      })
     })
-  }
-
-  private park(resume: Resume, fiberId: number): Effect.Effect<void> | undefined {
-    if (this.reader === undefined || this.readerFiber === fiberId) {
-      this.reader = resume
-      this.readerFiber = fiberId
-      return undefined
-    }
-    if (this.readers === undefined) this.readers = []
-    const readers = this.readers
-    readers.push(resume)
-    return Effect.sync(() => remove(readers, resume))
   }
 
   /**
@@ -164,26 +188,27 @@ export class Mailbox<A> {
    * uses it to deliver something that is not a message (an error report) to a waiting receive.
    */
   notify(): void {
-    this.wakeReaders()
+    if (this.hasReaders()) this.scheduleWake(WAKE_READERS)
   }
 
-  private wakeReaders(): void {
-    const first = this.reader
-    const rest = this.readers
-    this.reader = undefined
-    this.readerFiber = -1
-    if (rest !== undefined && rest.length > 0) {
-      this.readers = undefined
-      if (first !== undefined) first(Effect.void)
-      for (const resume of rest) resume(Effect.void)
-    } else if (first !== undefined) first(Effect.void)
+  private hasReaders(): boolean {
+    return this.changeReader !== undefined || (this.readers !== undefined && this.readers.length > 0)
+  }
+
+  private wakeChangeReader(): void {
+    const resume = this.changeReader
+    if (resume === undefined) return
+    this.changeReader = undefined
+    this.changeReaderFiber = -1
+    resume(Effect.void)
   }
 
   /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
-    this.wakeReaders()
+    this.wakeChangeReader()
+    if (this.readers !== undefined) wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
     if (this.writers !== undefined) wakeAll(this.writers, closedFailure)
   }
 
@@ -198,19 +223,48 @@ export class Mailbox<A> {
   private waitForRoom(): Effect.Effect<void, MailboxClosed> {
     if (this.closedFlag) return closedFailure
     if (this.count < this.capacity) return Effect.void
-    return Effect.callback<void, MailboxClosed>((resume) => {
-      if (this.writers === undefined) this.writers = []
-      const writers = this.writers
+    const mailbox = this
+    return Effect.callback<void, MailboxClosed>(function (resume) {
+      mailbox.dispatcher = dispatcherOf(this)
+      if (mailbox.writers === undefined) mailbox.writers = []
+      const writers = mailbox.writers
       writers.push(resume)
       return Effect.sync(() => remove(writers, resume))
     }).pipe(Effect.andThen(Effect.suspend(() => this.waitForRoom())))
   }
 
-  private push(item: A, wake: boolean): void {
+  private push(item: A): void {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (wake && (this.reader !== undefined || this.readers !== undefined)) this.wakeReaders()
+    if (this.hasReaders()) this.scheduleWake(WAKE_READERS)
+  }
+
+  /** Wake the waiting readers or writers on the scheduler's next batch; they check again when they run. */
+  private scheduleWake(which: number): void {
+    if ((this.wakePending & which) !== 0) return
+    const dispatcher = this.dispatcher
+    if (dispatcher === undefined) {
+      this.wake(which)
+      return
+    }
+    const first = this.wakePending === 0
+    this.wakePending |= which
+    if (first) {
+      dispatcher.scheduleTask(() => {
+        const pending = this.wakePending
+        this.wakePending = 0
+        this.wake(pending)
+      }, 0)
+    }
+  }
+
+  private wake(which: number): void {
+    if ((which & WAKE_READERS) !== 0) {
+      this.wakeChangeReader()
+      if (this.readers !== undefined) wakeAll(this.readers, Effect.void)
+    }
+    if ((which & WAKE_WRITERS) !== 0 && this.writers !== undefined) wakeAll(this.writers, Effect.void)
   }
 
   private shift(): A | undefined {
@@ -229,7 +283,7 @@ export class Mailbox<A> {
   }
 }
 
-const wakeAll = (waiters: Array<WriterResume>, effect: Effect.Effect<void, MailboxClosed>): void => {
+const wakeAll = (waiters: Array<Resume>, effect: Effect.Effect<void, MailboxClosed>): void => {
   // the common case is one reader: no copy
   if (waiters.length === 1) {
     const resume = waiters[0]
@@ -241,7 +295,7 @@ const wakeAll = (waiters: Array<WriterResume>, effect: Effect.Effect<void, Mailb
   for (const resume of woken) resume(effect)
 }
 
-const remove = <F>(waiters: Array<F>, resume: F): void => {
+const remove = (waiters: Array<Resume>, resume: Resume): void => {
   const index = waiters.indexOf(resume)
   if (index >= 0) waiters.splice(index, 1)
 }

@@ -10,11 +10,14 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import * as Connection from "./Connection.js"
+import type * as Mailbox from "./Mailbox.js"
 
 /**
  * The default maximum size of a stream operation: 64 KiB.
@@ -208,6 +211,26 @@ export const datagramOp: ReceiveOp<DatagramSocket.Datagram, UnsupportedReceiveEr
   }
 }
 
+/** Wait for more input on `input` (consuming nothing): its own end signal is the failure. */
+const waitForInput = (input: Connection.Input): Effect.Effect<void, Connection.InputEnded | Mailbox.MailboxClosed> =>
+  input._tag === "ByteInput" ? input.fill : input.mailbox.awaitItem
+
+const closedError = (
+  connection: Connection.Connection,
+  operation: string,
+  ended: Connection.InputEnded | Mailbox.MailboxClosed
+): ConnectionClosedError => {
+  const input = connection.input
+  return new ConnectionClosedError({
+    connectionId: connection.id,
+    peer: Connection.formatAddress(connection.remoteAddress),
+    operation,
+    reason: ended._tag === "InputEnded" ? ended.reason : "closed",
+    buffered: input._tag === "ByteInput" ? input.buffer.takeAll() : new Uint8Array(0),
+    cause: ended._tag === "InputEnded" ? ended.cause : undefined
+  })
+}
+
 /**
  * Wait until `connection` has more input than when `op` last polled. Consumes nothing and is safe to
  * interrupt.
@@ -217,31 +240,10 @@ export const datagramOp: ReceiveOp<DatagramSocket.Datagram, UnsupportedReceiveEr
 export const awaitInput = (
   connection: Connection.Connection,
   operation: string
-): Effect.Effect<void, ConnectionClosedError> => {
-  const input = connection.input
-  // no closure kept per call beyond the error mappers: this runs once per wait of every conversation
-  return input._tag === "ByteInput"
-    ? Effect.mapError(input.fill, (ended) => closedError(connection, operation, ended.reason, ended.cause))
-    : Effect.mapError(input.mailbox.awaitItem, () => closedError(connection, operation, "closed", undefined))
-}
+): Effect.Effect<void, ConnectionClosedError> =>
+  Effect.mapError(waitForInput(connection.input), (ended) => closedError(connection, operation, ended))
 
-const closedError = (
-  connection: Connection.Connection,
-  operation: string,
-  reason: "eof" | "reset" | "closed",
-  cause: unknown
-): ConnectionClosedError => {
-  const input = connection.input
-  return new ConnectionClosedError({
-    connectionId: connection.id,
-    peer: Connection.formatAddress(connection.remoteAddress),
-    operation,
-    reason,
-    buffered: input._tag === "ByteInput" ? input.buffer.takeAll() : new Uint8Array(0),
-    cause
-  })
-}
-
+// One continuation frame per wait (not a flatMap over a mapError): an idle conversation is blocked here.
 const runOn = <A, E>(
   connection: Connection.Connection,
   op: ReceiveOp<A, E>
@@ -249,7 +251,15 @@ const runOn = <A, E>(
   Effect.suspend(() => {
     const result = op.poll(connection)
     if (result !== undefined) return result
-    return Effect.flatMap(awaitInput(connection, op.operation), () => runOn(connection, op))
+    return Effect.matchCauseEffect(waitForInput(connection.input), {
+      onSuccess: (): Effect.Effect<A, E | ConnectionClosedError> => runOn(connection, op),
+      onFailure: (cause: Cause.Cause<Connection.InputEnded | Mailbox.MailboxClosed>) => {
+        const found = Cause.findError(cause)
+        return Result.isFailure(found)
+          ? Effect.failCause(found.failure)
+          : Effect.fail(closedError(connection, op.operation, found.success))
+      }
+    })
   })
 
 /**

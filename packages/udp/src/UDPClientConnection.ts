@@ -66,8 +66,6 @@ export class UDPClientConnection implements Connection.Connection {
   /** Least-recently-active list, maintained by the socket's table. */
   prev: UDPClientConnection | undefined = undefined
   next: UDPClientConnection | undefined = undefined
-  /** Set while the socket delivers a batch and this conversation has datagrams it has not been woken for. */
-  awaitingWake = false
   /** The next conversation in the table whose peer has the same port. */
   samePort: UDPClientConnection | undefined = undefined
 

@@ -116,7 +116,7 @@ export class Engine<R> implements UDPClientConnection.Owner {
   private conversation(connection: Conn): Effect.Effect<Conversation.End | undefined, never, R> {
     const { accept, handler } = this.settings
     const peer = connection.peer
-    const run = Conversation.run(connection, handler, { label: `udp ${peer}`, peer })
+    const run = Conversation.run(connection, handler, { label: `udp ${peer}` })
     const guarded =
       accept === undefined
         ? run
@@ -164,34 +164,13 @@ export class Engine<R> implements UDPClientConnection.Owner {
     )
   }
 
-  // Conversations that received datagrams of the current batch and have not been woken yet: each is woken
-  // once, after the batch, and handles all of its datagrams in one run.
-  private toWake: Array<Conn> = []
-
   /** Deliver a datagram to `connection` per its mailbox policy. Returns an Effect only when it must wait. */
   private deliver(connection: Conn, datagram: DatagramSocket.Datagram): Effect.Effect<boolean> | undefined {
     connection.received++
     const mailbox = connection.mailbox
-    if (mailbox.policy === "backpressure" && mailbox.size >= mailbox.capacity) {
-      this.wakeAll()
-      return mailbox.offer(datagram)
-    }
-    if (!mailbox.offerQuietly(datagram, false)) this.stats.dropped.mailboxFull++
-    if (!connection.awaitingWake) {
-      connection.awaitingWake = true
-      this.toWake.push(connection)
-    }
+    if (mailbox.policy === "backpressure" && mailbox.size >= mailbox.capacity) return mailbox.offer(datagram)
+    if (!mailbox.offerUnsafe(datagram)) this.stats.dropped.mailboxFull++
     return undefined
-  }
-
-  private wakeAll(): void {
-    const toWake = this.toWake
-    if (toWake.length === 0) return
-    this.toWake = []
-    for (const connection of toWake) {
-      connection.awaitingWake = false
-      connection.mailbox.notify()
-    }
   }
 
   /** The demultiplexing loop: read batches, route each datagram to its conversation. */
@@ -246,10 +225,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
             }
             self.end(oldest, "evicted")
           }
-          self.wakeAll()
           yield* self.start(host, port, undefined, datagram, now)
         }
-        self.wakeAll()
         // Let the event loop run once before the next pull: whatever the kernel delivers meanwhile is read as
         // one batch, so this loop and each conversation wake once per event-loop turn, not once per datagram.
         yield* Effect.yieldNow
