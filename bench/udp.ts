@@ -11,6 +11,8 @@
  * - server CPU-s per 1M datagrams: `process.cpuUsage()` of this (the server) process over the measurement
  *   window, per million echoes (each echo is one datagram in and one out on the server).
  *
+ * It also runs bench/udp-idle.ts (heap per idle conversation with 100,000 peers).
+ *
  *   pnpm exec tsx --conditions=@diesel/source bench/udp.ts [--smoke]
  */
 import { spawn } from "node:child_process"
@@ -180,6 +182,9 @@ export const benchmark = {
       }
     }
     const rows: Array<Row> = []
+    // heap per idle conversation (100,000 peers; 5,000 in smoke mode), from bench/udp-idle.ts
+    const idle = await import("./udp-idle.js")
+    rows.push(...(await idle.benchmark.run(options)))
     for (const size of sizes) {
       for (const subject of subjects) {
         const measured = samples.get(`${size}|${subject}`) ?? []
