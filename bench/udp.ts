@@ -210,7 +210,7 @@ export const benchmark = {
 
 /** Rows as a markdown table, with each subject's ratio to node:dgram. */
 export const markdown = (rows: ReadonlyArray<Row>, baseline = "node:dgram"): string => {
-  const lines = ["| case | subject | median | unit | vs " + baseline + " |", "|---|---|---:|---|---:|"]
+  const lines = [`| case | subject | median | unit | vs ${baseline} |`, "|---|---|---:|---|---:|"]
   for (const row of rows) {
     const base = rows.find((other) => other.case === row.case && other.subject === baseline)
     const ratio = base === undefined ? "" : `${(row.value / base.value).toFixed(2)}x`
