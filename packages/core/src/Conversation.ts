@@ -33,26 +33,46 @@ export interface Conversation {
   release(): void
 }
 
+// The scope and the "last owner gone" signal are made only when a `ConnectedLoop.fork` needs them: most
+// conversations never fork, and an idle one then costs two objects less.
 class ConversationImpl implements Conversation {
   private owners = 1
-  readonly done = Deferred.makeUnsafe<void>()
+  private scopeOrUndefined: Scope.Closeable | undefined = undefined
+  private doneOrUndefined: Deferred.Deferred<void> | undefined = undefined
 
-  constructor(
-    readonly connection: Connection.Connection,
-    readonly scope: Scope.Closeable
-  ) {}
+  constructor(readonly connection: Connection.Connection) {}
+
+  get scope(): Scope.Scope {
+    if (this.scopeOrUndefined === undefined) this.scopeOrUndefined = Scope.makeUnsafe()
+    return this.scopeOrUndefined
+  }
+
+  /** Completes when every owner has released the conversation. */
+  get done(): Deferred.Deferred<void> {
+    if (this.doneOrUndefined === undefined) {
+      this.doneOrUndefined = Deferred.makeUnsafe<void>()
+      if (this.owners === 0) Deferred.doneUnsafe(this.doneOrUndefined, Exit.void)
+    }
+    return this.doneOrUndefined
+  }
 
   retain(): void {
     this.owners++
   }
 
   release(): void {
-    if (--this.owners === 0) Deferred.doneUnsafe(this.done, Exit.void)
+    if (--this.owners === 0 && this.doneOrUndefined !== undefined) Deferred.doneUnsafe(this.doneOrUndefined, Exit.void)
   }
 
   /** Every owner has released it. */
   get released(): boolean {
     return this.owners === 0
+  }
+
+  /** Close the scope (if one was made). */
+  get closeScope(): Effect.Effect<void> {
+    const scope = this.scopeOrUndefined
+    return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
   }
 }
 
@@ -97,15 +117,19 @@ export const run = <A, E, R>(
   options?: { readonly label?: string | undefined }
 ): Effect.Effect<End, never, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.suspend(() => {
-      const conversation = new ConversationImpl(connection, Scope.makeUnsafe())
+    Effect.withFiber((fiber) => {
+      const conversation = new ConversationImpl(connection)
       const label = options?.label ?? `${connection.transport} ${Connection.formatAddress(connection.remoteAddress)}`
-      // one context update for the registry entry, the log annotation and both current references
-      const tracked = Loop.trackWith(restore(handler), "conversation", label, {
+      // one context update for the registry entry, the log annotation and both current references, made on
+      // the fiber itself: a conversation blocked in its handler keeps no wrapping frames
+      const entered = Loop.enterUnsafe(fiber, "conversation", label, {
         connection,
         context: (context) => Context.add(Context.add(context, Current, conversation), Connection.Current, connection)
       })
-      return Effect.flatMap(Effect.exit(tracked), (exit) => finish(conversation, label, exit, restore))
+      return Effect.flatMap(Effect.exit(restore(handler)), (exit) => {
+        entered.leave(fiber)
+        return finish(conversation, label, exit, restore)
+      })
     })
   )
 
@@ -120,7 +144,7 @@ const finish = <A, E>(
   const end = endOf(exit)
   // the common case, a handler that returned with no other owner left: no waiting, nothing to report
   if (end._tag === "Completed" && conversation.released) {
-    return Effect.as(Effect.andThen(Scope.close(conversation.scope, Exit.void), conversation.connection.close), end)
+    return Effect.as(Effect.andThen(conversation.closeScope, conversation.connection.close), end)
   }
   return Effect.gen(function* () {
     if (end._tag === "Failed") {
@@ -128,7 +152,7 @@ const finish = <A, E>(
     }
     const waited =
       end._tag === "Interrupted" ? Exit.void : yield* Effect.exit(restore(Deferred.await(conversation.done)))
-    yield* Scope.close(conversation.scope, Exit.void)
+    yield* conversation.closeScope
     yield* conversation.connection.close
     return Exit.isSuccess(waited) ? end : interrupted
   })

@@ -10,6 +10,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as References from "effect/References"
 import * as Connection from "./Connection.js"
@@ -175,6 +176,55 @@ export const trackWith = <A, E, R>(
       }
     )
   })
+
+/**
+ * A loop entered with `enterUnsafe`: `leave` restores the fiber's context and removes the entry.
+ *
+ * @since 0.1.0
+ */
+export class Entered {
+  constructor(
+    readonly registry: Registry,
+    readonly entry: Entry,
+    private readonly outer: Context.Context<never>
+  ) {}
+
+  leave(fiber: Fiber.Fiber<unknown, unknown>): void {
+    fiber.setContext(this.outer)
+    this.registry.delete(this.entry)
+  }
+}
+
+/**
+ * `trackWith` for runtimes that run their own continuation after the loop (`Conversation.run`): registers
+ * the running fiber as a loop and switches its context to the tracked one right away, wrapping nothing, so
+ * a suspended loop keeps no extra frames; call `leave` when the loop's body is done.
+ *
+ * @since 0.1.0
+ */
+export const enterUnsafe = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  kind: Kind,
+  label: string,
+  options?: {
+    readonly connection?: Connection.Connection | undefined
+    readonly context?: (<S>(context: Context.Context<S>) => Context.Context<S>) | undefined
+  }
+): Entered => {
+  const registry = fiber.getRef(CurrentRegistry)
+  const parent = fiber.getRef(Current)
+  const connection = options?.connection ?? fiber.getRef(Connection.Current)
+  const startedAt = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+  const entry = registry.register(
+    (id) => new TrackedEntry(id, label, kind, fiber.id, parent?.id, connection, startedAt)
+  )
+  const outer = fiber.context
+  const annotations = { ...fiber.getRef(References.CurrentLogAnnotations), loop: label }
+  const tracked = Context.add(Context.add(outer, References.CurrentLogAnnotations, annotations), Current, entry)
+  const extra = options?.context
+  fiber.setContext(extra === undefined ? tracked : extra(tracked))
+  return new Entered(registry, entry, outer)
+}
 
 /** A registry entry; the peer is formatted when first read, not for every loop started. */
 class TrackedEntry implements Entry {

@@ -58,6 +58,8 @@ const dispatcherOf = (scheduler: Scheduler.Scheduler): Scheduler.SchedulerDispat
   return dispatcher
 }
 
+type ChangeResume = (effect: Effect.Effect<void>) => void
+
 const WAKE_READERS = 1
 const WAKE_WRITERS = 2
 
@@ -73,6 +75,10 @@ export class Mailbox<A> {
   // allocated on first wait: most mailboxes of idle conversations never have a writer waiting
   private readers: Array<Resume> | undefined = undefined
   private writers: Array<Resume> | undefined = undefined
+  // The one reader of `awaitChange` a conversation usually has: a slot and its fiber, no array, no
+  // cancellation effect (an abandoned wait is replaced by its fiber's next one; waking it is harmless).
+  private changeReader: ChangeResume | undefined = undefined
+  private changeReaderFiber = -1
   /** The dispatcher of the schedulers the waiters run on; set when one starts waiting. */
   private dispatcher: Scheduler.SchedulerDispatcher | undefined = undefined
   /** `WAKE_READERS | WAKE_WRITERS` bits of a wake-up already scheduled. */
@@ -158,17 +164,50 @@ export class Mailbox<A> {
   }
 
   /**
+   * Wait until the mailbox may have changed: a message arrived, `notify` was called, or it closed. Never
+   * fails: the reader polls and checks `isClosed`. Lighter than `awaitItem` for a loop that is the only
+   * reader of its mailbox (an idle conversation waits here): no cancellation effect is kept while it waits.
+   * A second fiber waiting at the same time falls back to `awaitItem`'s waiter list.
+   */
+  get awaitChange(): Effect.Effect<void> {
+    return Effect.withFiber((fiber) => {
+      if (this.count > 0 || this.closedFlag) return Effect.void
+      const fiberId = fiber.id
+      const mailbox = this
+      if (this.changeReader !== undefined && this.changeReaderFiber !== fiberId) return Effect.ignore(this.awaitItem)
+      return Effect.callback<void>(function (resume) {
+        mailbox.dispatcher = dispatcherOf(this)
+        mailbox.changeReader = resume
+        mailbox.changeReaderFiber = fiberId
+      })
+    })
+  }
+
+  /**
    * Wake every reader waiting in `awaitItem` without adding a message, so that it polls again. A transport
    * uses it to deliver something that is not a message (an error report) to a waiting receive.
    */
   notify(): void {
-    if (this.readers !== undefined && this.readers.length > 0) this.scheduleWake(WAKE_READERS)
+    if (this.hasReaders()) this.scheduleWake(WAKE_READERS)
+  }
+
+  private hasReaders(): boolean {
+    return this.changeReader !== undefined || (this.readers !== undefined && this.readers.length > 0)
+  }
+
+  private wakeChangeReader(): void {
+    const resume = this.changeReader
+    if (resume === undefined) return
+    this.changeReader = undefined
+    this.changeReaderFiber = -1
+    resume(Effect.void)
   }
 
   /** Refuse new messages; readers drain what is there, then see `MailboxClosed`. */
   close(): void {
     if (this.closedFlag) return
     this.closedFlag = true
+    this.wakeChangeReader()
     if (this.readers !== undefined) wakeAll(this.readers, this.count > 0 ? Effect.void : closedFailure)
     if (this.writers !== undefined) wakeAll(this.writers, closedFailure)
   }
@@ -198,7 +237,7 @@ export class Mailbox<A> {
     if (this.count === this.items.length) this.grow()
     this.items[(this.head + this.count) % this.items.length] = item
     this.count++
-    if (this.readers !== undefined && this.readers.length > 0) this.scheduleWake(WAKE_READERS)
+    if (this.hasReaders()) this.scheduleWake(WAKE_READERS)
   }
 
   /** Wake the waiting readers or writers on the scheduler's next batch; they check again when they run. */
@@ -221,7 +260,10 @@ export class Mailbox<A> {
   }
 
   private wake(which: number): void {
-    if ((which & WAKE_READERS) !== 0 && this.readers !== undefined) wakeAll(this.readers, Effect.void)
+    if ((which & WAKE_READERS) !== 0) {
+      this.wakeChangeReader()
+      if (this.readers !== undefined) wakeAll(this.readers, Effect.void)
+    }
     if ((which & WAKE_WRITERS) !== 0 && this.writers !== undefined) wakeAll(this.writers, Effect.void)
   }
 
