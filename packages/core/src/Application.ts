@@ -18,7 +18,7 @@
  * import { TCPService } from "@diesel/tcp"
  *
  * Application.main({
- *   services: [TCPService.layer({ port: 7000, handler: echo })],
+ *   services: TCPService.layer({ port: 7000, handler: echo }),
  *   drainTimeout: "5 seconds"
  * })
  * ```
@@ -80,13 +80,17 @@ export const whenDraining: Effect.Effect<void> = CurrentLifecycle.use((lifecycle
 /**
  * @since 0.1.0
  */
-export interface Options<E> {
-  /** Services to run for the lifetime of the application. */
-  readonly services?: ReadonlyArray<Layer.Layer<never, E>> | undefined
+export interface Options<E, S = never> {
+  /**
+   * Services to run for the lifetime of the application: one Layer (combine several with
+   * `Layer.mergeAll`). What it provides (a `TCPService`'s bound port, a `UDPSocket`) is available to
+   * `setup` and the loops.
+   */
+  readonly services?: Layer.Layer<S, E> | undefined
   /** Loops to run for the lifetime of the application; they are interrupted at shutdown. */
-  readonly loops?: ReadonlyArray<Effect.Effect<unknown, E>> | undefined
+  readonly loops?: ReadonlyArray<Effect.Effect<unknown, E, S>> | undefined
   /** Runs once every service is up; its failure fails the application. */
-  readonly setup?: Effect.Effect<unknown, E> | undefined
+  readonly setup?: Effect.Effect<unknown, E, S> | undefined
   /** How long conversations may take to finish once shutdown begins (default 10 s). */
   readonly drainTimeout?: Duration.Input | undefined
 }
@@ -104,7 +108,7 @@ export const DEFAULT_DRAIN_TIMEOUT = Duration.seconds(10)
  *
  * @since 0.1.0
  */
-export const run = <E>(options: Options<E>): Effect.Effect<void, E> =>
+export const run = <E, S = never>(options: Options<E, S>): Effect.Effect<void, E> =>
   Effect.withFiber((fiber) => {
     const registry = fiber.getRef(Loop.CurrentRegistry)
     const lifecycle = makeLifecycle()
@@ -116,13 +120,17 @@ export const run = <E>(options: Options<E>): Effect.Effect<void, E> =>
     })
     return Effect.gen(function* () {
       const scope = yield* Effect.scope
-      for (const service of options.services ?? []) yield* Layer.buildWithScope(service, scope)
+      // Without services nothing is provided (S is never then).
+      const services: Context.Context<S> =
+        options.services === undefined
+          ? (Context.empty() as Context.Context<S>)
+          : yield* Layer.buildWithScope(options.services, scope)
       const loops = yield* Effect.forEach(options.loops ?? [], (loop, index) =>
-        Effect.forkScoped(Loop.track(loop, "loop", `application loop ${index + 1}`))
+        Effect.forkScoped(Loop.track(Effect.provideContext(loop, services), "loop", `application loop ${index + 1}`))
       )
       // Finalizers run in reverse order: the drain runs first, while services and loops are still up.
       yield* Scope.addFinalizer(scope, drain)
-      if (options.setup !== undefined) yield* options.setup
+      if (options.setup !== undefined) yield* Effect.provideContext(options.setup, services)
       const loopFailed = loops.map(
         (loop): Effect.Effect<void, E> =>
           Effect.flatMap(Fiber.await(loop), (exit) =>
@@ -139,4 +147,4 @@ export const run = <E>(options: Options<E>): Effect.Effect<void, E> =>
  *
  * @since 0.1.0
  */
-export const main = <E>(options: Options<E>): void => NodeRuntime.runMain(run(options))
+export const main = <E, S = never>(options: Options<E, S>): void => NodeRuntime.runMain(run(options))

@@ -36,7 +36,7 @@ describe("Application", () => {
       const started = yield* Deferred.make<Application.Lifecycle>()
       const app = yield* Effect.forkChild(
         Application.run({
-          services: [service],
+          services: service,
           drainTimeout: "5 seconds",
           setup: Application.CurrentLifecycle.use((lifecycle) => Deferred.succeed(started, lifecycle))
         }).pipe(Effect.provideService(Loop.CurrentRegistry, registry))
