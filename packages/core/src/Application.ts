@@ -80,13 +80,13 @@ export const whenDraining: Effect.Effect<void> = CurrentLifecycle.use((lifecycle
 /**
  * @since 0.1.0
  */
-export interface Options<E, S = never> {
+export interface Options<E, S = never, ES = never> {
   /**
    * Services to run for the lifetime of the application: one Layer (combine several with
    * `Layer.mergeAll`). What it provides (a `TCPService`'s bound port, a `UDPSocket`) is available to
    * `setup` and the loops.
    */
-  readonly services?: Layer.Layer<S, E> | undefined
+  readonly services?: Layer.Layer<S, ES> | undefined
   /** Loops to run for the lifetime of the application; they are interrupted at shutdown. */
   readonly loops?: ReadonlyArray<Effect.Effect<unknown, E, S>> | undefined
   /** Runs once every service is up; its failure fails the application. */
@@ -108,7 +108,7 @@ export const DEFAULT_DRAIN_TIMEOUT = Duration.seconds(10)
  *
  * @since 0.1.0
  */
-export const run = <E, S = never>(options: Options<E, S>): Effect.Effect<void, E> =>
+export const run = <E, S = never, ES = never>(options: Options<E, S, ES>): Effect.Effect<void, E | ES> =>
   Effect.withFiber((fiber) => {
     const registry = fiber.getRef(Loop.CurrentRegistry)
     const lifecycle = makeLifecycle()
@@ -132,12 +132,12 @@ export const run = <E, S = never>(options: Options<E, S>): Effect.Effect<void, E
       yield* Scope.addFinalizer(scope, drain)
       if (options.setup !== undefined) yield* Effect.provideContext(options.setup, services)
       const loopFailed = loops.map(
-        (loop): Effect.Effect<void, E> =>
+        (loop): Effect.Effect<void, E | ES> =>
           Effect.flatMap(Fiber.await(loop), (exit) =>
             Exit.isFailure(exit) ? Effect.failCause(exit.cause) : Effect.never
           )
       )
-      yield* Effect.raceAll<Effect.Effect<void, E>>([Deferred.await(lifecycle.stopped), ...loopFailed])
+      yield* Effect.raceAll<Effect.Effect<void, E | ES>>([Deferred.await(lifecycle.stopped), ...loopFailed])
     }).pipe(Effect.scoped, Effect.provideService(CurrentLifecycle, lifecycle))
   })
 
@@ -147,4 +147,4 @@ export const run = <E, S = never>(options: Options<E, S>): Effect.Effect<void, E
  *
  * @since 0.1.0
  */
-export const main = <E, S = never>(options: Options<E, S>): void => NodeRuntime.runMain(run(options))
+export const main = <E, S = never, ES = never>(options: Options<E, S, ES>): void => NodeRuntime.runMain(run(options))
