@@ -33,6 +33,22 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const toBytes = (data: Uint8Array | string): Uint8Array => (typeof data === "string" ? encoder.encode(data) : data)
 
+/** A `send` that records what is sent, and fails once the connection is closed. */
+const recorder =
+  (id: number, remoteAddress: NetAddress.SocketAddress, sent: Array<Uint8Array>, isClosed: () => boolean) =>
+  (data: Uint8Array | string): Effect.Effect<void, Connection.SendError> =>
+    isClosed()
+      ? Effect.fail(
+          new Connection.SendError({
+            connectionId: id,
+            peer: Connection.formatAddress(remoteAddress),
+            message: "closed"
+          })
+        )
+      : Effect.sync(() => {
+          sent.push(toBytes(data))
+        })
+
 /**
  * The default peer address of test connections.
  *
@@ -97,18 +113,7 @@ export const stream = (options?: { readonly remoteAddress?: NetAddress.SocketAdd
     localAddress: testLocal,
     remoteAddress,
     input: { _tag: "ByteInput", buffer, fill },
-    send: (data) =>
-      closed
-        ? Effect.fail(
-            new Connection.SendError({
-              connectionId: id,
-              peer: Connection.formatAddress(remoteAddress),
-              message: "closed"
-            })
-          )
-        : Effect.sync(() => {
-            sent.push(toBytes(data))
-          }),
+    send: recorder(id, remoteAddress, sent, () => closed),
     close: Effect.sync(() => {
       closed = true
       ended ??= new Connection.InputEnded({ reason: "closed" })
@@ -169,18 +174,7 @@ export const datagrams = (options?: {
     localAddress: testLocal,
     remoteAddress,
     input: { _tag: "DatagramInput", mailbox },
-    send: (data) =>
-      closed
-        ? Effect.fail(
-            new Connection.SendError({
-              connectionId: id,
-              peer: Connection.formatAddress(remoteAddress),
-              message: "closed"
-            })
-          )
-        : Effect.sync(() => {
-            sent.push(toBytes(data))
-          }),
+    send: recorder(id, remoteAddress, sent, () => closed),
     close: Effect.sync(() => {
       closed = true
       mailbox.close()
