@@ -287,7 +287,11 @@ export class Engine<R> implements UDPClientConnection.Owner {
     })
     return Effect.ensuring(
       Effect.ignore(open, { log: "Debug" }),
-      Effect.sync(() => Deferred.doneUnsafe(ready, Exit.void))
+      Effect.suspend(() => {
+        Deferred.doneUnsafe(ready, Exit.void)
+        // a send from a child of a conversation that ended meanwhile: nobody else closes it
+        return connection.isClosed ? Scope.close(scope, Exit.void) : Effect.void
+      })
     )
   }
 
