@@ -11,6 +11,7 @@
  * - server CPU-s per 1M datagrams: `process.cpuUsage()` of this (the server) process over the measurement
  *   window, per million echoes (each echo is one datagram in and one out on the server).
  *
+ * `diesel UDPConnection, icmp: report` is the same server with `icmp: "report"` (a watch socket per peer).
  * It also runs bench/udp-idle.ts (heap per idle conversation with 100,000 peers).
  *
  *   pnpm exec tsx --conditions=@diesel/source bench/udp.ts [--smoke]

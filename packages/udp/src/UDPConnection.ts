@@ -583,7 +583,8 @@ export const datagramOp: Receive.ReceiveOp<
 
 /**
  * The next datagram of the current conversation, in arrival order. Fails with `PeerUnreachableError` once
- * when the OS reported that a datagram the conversation sent could not be delivered (client mode), and with
+ * when the OS reported that a datagram the conversation sent could not be delivered (client mode, or server
+ * mode with `icmp: "report"`), and with
  * `ConnectionClosedError` once the conversation is closed.
  *
  * @since 0.1.0
