@@ -11,25 +11,26 @@ import { bytes, type TestClient, testClient, text } from "./helpers.js"
 const echoOnce = Effect.flatMap(UDPConnection.datagram, (datagram) => Connection.send(datagram.payload))
 
 /** A peer whose socket the test closes: its port is then closed, and the server's datagrams to it bounce. */
-const closablePeer = Effect.gen(function* () {
-  const scope = yield* Scope.make()
-  const client = yield* Scope.provide(testClient("127.0.0.1"), scope)
-  return { client, close: Scope.close(scope, Exit.void) }
-})
+const closablePeer = (host = "127.0.0.1") =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const client = yield* Scope.provide(testClient(host), scope)
+    return { client, close: Scope.close(scope, Exit.void) }
+  })
 
 const exchange = (client: TestClient, server: UDPConnection.UDPSocketService, message: string) =>
   Effect.andThen(client.send(server.localAddress, message), client.receiveText)
 
 describe("UDPConnection server, icmp: report", () => {
-  it.live(
-    "a send to a closed port is reported to the conversation that sent it; another conversation keeps exchanging",
-    () =>
+  it.live.each(["127.0.0.1", "::1"])(
+    "%s: a send to a closed port is reported to the conversation that sent it; another conversation keeps exchanging",
+    (host) =>
       Effect.gen(function* () {
         const go = yield* Deferred.make<void>()
         const reported = yield* Deferred.make<UDPError.PeerUnreachableError | string>()
         const server = yield* UDPConnection.make({
           port: 0,
-          host: "127.0.0.1",
+          host,
           icmp: "report",
           handler: Effect.gen(function* () {
             const first = yield* UDPConnection.datagram
@@ -51,8 +52,8 @@ describe("UDPConnection server, icmp: report", () => {
             yield* Connection.send("still here")
           })
         })
-        const other = yield* testClient("127.0.0.1")
-        const victim = yield* closablePeer
+        const other = yield* testClient(host)
+        const victim = yield* closablePeer(host)
         assert.strictEqual(yield* exchange(other, server, "one"), "one")
         assert.strictEqual(yield* exchange(victim.client, server, "victim"), "ack")
         const victimPort = victim.client.address.port
@@ -63,7 +64,7 @@ describe("UDPConnection server, icmp: report", () => {
         if (typeof error !== "string") {
           assert.strictEqual(error._tag, "PeerUnreachableError")
           assert.strictEqual(error.kind, "ConnectionRefused")
-          assert.strictEqual(error.peer, `127.0.0.1:${victimPort}`)
+          assert.strictEqual(error.peer, host === "::1" ? `[::1]:${victimPort}` : `127.0.0.1:${victimPort}`)
         }
         for (const message of ["two", "three", "four"]) {
           assert.strictEqual(yield* exchange(other, server, message), message)
@@ -197,7 +198,7 @@ describe("UDPConnection server, icmp: report", () => {
           yield* echoOnce
         })
       })
-      const victim = yield* closablePeer
+      const victim = yield* closablePeer()
       assert.strictEqual(yield* exchange(victim.client, server, "hi"), "hi")
       yield* victim.close
       yield* Deferred.succeed(go, undefined)
