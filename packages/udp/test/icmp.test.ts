@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import { bytes, type TestClient, testClient, text } from "./helpers.js"
@@ -71,6 +72,40 @@ describe("UDPConnection server, icmp: report", () => {
         }
         assert.strictEqual(server.stats.ended.failed, 0)
       })
+  )
+
+  it.live("dual stack (::): an IPv4 peer's closed port is reported too", () =>
+    Effect.gen(function* () {
+      const go = yield* Deferred.make<void>()
+      const reported = yield* Deferred.make<string>()
+      const server = yield* UDPConnection.make({
+        port: 0,
+        host: "::",
+        family: "ipv6",
+        icmp: "report",
+        handler: Effect.gen(function* () {
+          yield* UDPConnection.datagram
+          yield* Connection.send("ack")
+          yield* Deferred.await(go)
+          yield* Connection.send("again")
+          const outcome = yield* Effect.result(UDPConnection.datagram)
+          yield* Deferred.succeed(
+            reported,
+            outcome._tag === "Failure" && outcome.failure._tag === "PeerUnreachableError"
+              ? `${outcome.failure.kind} ${outcome.failure.peer}`
+              : `unexpected: ${outcome._tag}`
+          )
+        })
+      })
+      const victim = yield* closablePeer()
+      const to = NetAddress.inetAddressFromIpStringUnsafe("127.0.0.1", server.localAddress.port)
+      yield* victim.client.send(to, "hi")
+      assert.strictEqual(yield* victim.client.receiveText, "ack")
+      const victimPort = victim.client.address.port
+      yield* victim.close
+      yield* Deferred.succeed(go, undefined)
+      assert.strictEqual(yield* Deferred.await(reported), `ConnectionRefused [::ffff:127.0.0.1]:${victimPort}`)
+    })
   )
 
   it.live("a peer's datagrams reach its conversation after it replied (through its watch socket)", () =>
