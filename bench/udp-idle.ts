@@ -4,13 +4,18 @@
  * datagram. Heap used (after a full GC) with the conversations live, minus the heap before, per
  * conversation. Target: at most 3 KB.
  *
+ * Second case, the cost of `icmp: "report"`: fewer peers, and each conversation replies once (so it opens its
+ * watch socket) before going idle; heap and file descriptors per conversation.
+ *
  *   pnpm exec tsx --conditions=@diesel/source bench/udp-idle.ts [--smoke]
  */
 import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
+import { Connection } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -28,7 +33,17 @@ const collectGarbage = (): (() => void) => {
   }
 }
 
-const measure = (peers: number) =>
+const openFds = (): number => {
+  try {
+    return Fs.readdirSync("/proc/self/fd").length
+  } catch {
+    return Number.NaN
+  }
+}
+
+const ignoreAll = UDPConnection.eachDatagram(() => Effect.void)
+
+const measure = (peers: number, icmp: "ignore" | "report") =>
   Effect.scoped(
     Effect.gen(function* () {
       const gc = collectGarbage()
@@ -38,10 +53,19 @@ const measure = (peers: number) =>
         maxConversations: peers * 2,
         idleTimeout: Duration.infinity,
         kernelReceiveBufferSize: 8 * 1024 * 1024,
-        handler: UDPConnection.eachDatagram(() => Effect.void)
+        icmp,
+        handler:
+          icmp === "report"
+            ? Effect.andThen(
+                Connection.send("hello"),
+                // the peers have closed their sockets: each conversation is told once, then waits on
+                Effect.catchTag(ignoreAll, "PeerUnreachableError", () => ignoreAll)
+              )
+            : UDPConnection.eachDatagram(() => Effect.void)
       })
       gc()
       const before = process.memoryUsage().heapUsed
+      const fdsBefore = openFds()
       const sent = yield* Effect.callback<number, Error>((resume) => {
         const child = spawn(process.execPath, [loadScript, "peers", String(server.localAddress.port), String(peers)], {
           stdio: ["pipe", "pipe", "inherit"]
@@ -74,9 +98,14 @@ const measure = (peers: number) =>
         child.on("error", (error) => resume(Effect.fail(error)))
       })
       const live = yield* server.size
+      // icmp: "report": wait until every conversation has replied (its watch socket is then open)
+      for (let i = 0; i < 500 && icmp === "report" && server.stats.datagramsOut < live; i++) {
+        yield* Effect.sleep("10 millis")
+      }
       gc()
       const after = process.memoryUsage().heapUsed
-      return { sent, live, perConversation: (after - before) / live }
+      const fds = openFds() - fdsBefore
+      return { sent, live, perConversation: (after - before) / live, fdsPerConversation: fds / live }
     })
   )
 
@@ -84,14 +113,31 @@ export const benchmark = {
   name: "udp-idle",
   run: async (options: { readonly smoke: boolean }): Promise<ReadonlyArray<Row>> => {
     const peers = options.smoke ? 5_000 : 100_000
-    const result = await Effect.runPromise(measure(peers))
+    const result = await Effect.runPromise(measure(peers, "ignore"))
     process.stderr.write(`udp-idle: ${result.sent} peers sent, ${result.live} conversations live\n`)
+    const reporting = await Effect.runPromise(measure(options.smoke ? 1_000 : 5_000, "report"))
+    process.stderr.write(`udp-idle icmp: ${reporting.sent} peers sent, ${reporting.live} conversations live\n`)
+    const icmpCase = `idle conversations that replied once, icmp: "report" (${reporting.live.toLocaleString("en-US")} peers)`
     return [
       {
         case: `idle conversations (${result.live.toLocaleString("en-US")} peers): heap per conversation`,
         subject: "diesel UDPConnection",
         value: result.perConversation,
         unit: "bytes",
+        higherIsBetter: false
+      },
+      {
+        case: `${icmpCase}: heap per conversation`,
+        subject: "diesel UDPConnection",
+        value: reporting.perConversation,
+        unit: "bytes",
+        higherIsBetter: false
+      },
+      {
+        case: `${icmpCase}: file descriptors per conversation`,
+        subject: "diesel UDPConnection",
+        value: reporting.fdsPerConversation,
+        unit: "fds",
         higherIsBetter: false
       }
     ]

@@ -11,6 +11,7 @@
  * - server CPU-s per 1M datagrams: `process.cpuUsage()` of this (the server) process over the measurement
  *   window, per million echoes (each echo is one datagram in and one out on the server).
  *
+ * `diesel UDPConnection, icmp: report` is the same server with `icmp: "report"` (a watch socket per peer).
  * It also runs bench/udp-idle.ts (heap per idle conversation with 100,000 peers).
  *
  *   pnpm exec tsx --conditions=@diesel/source bench/udp.ts [--smoke]
@@ -44,8 +45,17 @@ interface Server {
   readonly stop: () => Promise<void>
 }
 
-type Subject = "diesel UDPConnection" | "effect DatagramSocket loop" | "node:dgram"
-const subjects: ReadonlyArray<Subject> = ["node:dgram", "diesel UDPConnection", "effect DatagramSocket loop"]
+type Subject =
+  | "diesel UDPConnection"
+  | "diesel UDPConnection, icmp: report"
+  | "effect DatagramSocket loop"
+  | "node:dgram"
+const subjects: ReadonlyArray<Subject> = [
+  "node:dgram",
+  "diesel UDPConnection",
+  "diesel UDPConnection, icmp: report",
+  "effect DatagramSocket loop"
+]
 
 const startDgram = (): Promise<Server> =>
   new Promise((resolve) => {
@@ -70,7 +80,7 @@ const startEffect = (
     )
   })
 
-const startDiesel = () =>
+const startDiesel = (icmp: "ignore" | "report") =>
   startEffect((ready) =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({
@@ -78,6 +88,7 @@ const startDiesel = () =>
         host: "127.0.0.1",
         kernelReceiveBufferSize: KERNEL_BUFFER,
         kernelSendBufferSize: KERNEL_BUFFER,
+        icmp,
         handler: UDPConnection.eachDatagram((datagram) => Connection.send(datagram.payload))
       })
       ready(server.localAddress.port)
@@ -104,7 +115,13 @@ const startEffectLoop = () =>
   )
 
 const start = (subject: Subject): Promise<Server> =>
-  subject === "node:dgram" ? startDgram() : subject === "diesel UDPConnection" ? startDiesel() : startEffectLoop()
+  subject === "node:dgram"
+    ? startDgram()
+    : subject === "diesel UDPConnection"
+      ? startDiesel("ignore")
+      : subject === "diesel UDPConnection, icmp: report"
+        ? startDiesel("report")
+        : startEffectLoop()
 
 interface Measurement {
   readonly perSecond: number

@@ -12,6 +12,7 @@ import { Connection, type Mailbox } from "@diesel/core"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as NetAddress from "effect/net/NetAddress"
+import type * as Scope from "effect/Scope"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import type * as Metrics from "./Metrics.js"
 import type * as UDPError from "./UDPError.js"
@@ -30,6 +31,22 @@ export interface Owner {
   readonly write: (datagram: DatagramSocket.OutgoingDatagram) => Effect.Effect<void, DatagramSocket.DatagramSocketError>
   /** The conversation closed: forget it (a new datagram from the peer starts a new conversation). */
   readonly forget: (connection: UDPClientConnection) => void
+  /**
+   * Server mode with `icmp: "report"`: make sure the conversation's peer is watched for ICMP errors before it
+   * sends (the first send waits until the watch socket is connected).
+   */
+  readonly watchPeer: ((connection: UDPClientConnection) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * A conversation's watch socket (server mode with `icmp: "report"`): closed with `scope`; `ready` completes once
+ * it is connected.
+ *
+ * @since 0.1.0
+ */
+export interface Watch {
+  readonly scope: Scope.Closeable
+  readonly ready: Effect.Effect<void>
 }
 
 /**
@@ -61,6 +78,8 @@ export class UDPClientConnection implements Connection.Connection {
   endReason: Metrics.EndReason | undefined = undefined
   /** An error the OS reported for this conversation, not yet returned by `UDPConnection.datagram`. */
   pendingError: UDPError.PeerUnreachableError | undefined = undefined
+  /** Its watch socket, once it has sent (server mode with `icmp: "report"`). */
+  watch: Watch | undefined = undefined
   /** The conversation's fiber, once started. */
   fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
   /** Least-recently-active list, maintained by the socket's table. */
@@ -143,10 +162,12 @@ export class UDPClientConnection implements Connection.Connection {
     this.sent++
     owner.stats.datagramsOut++
     owner.stats.bytesOut += payload.byteLength
-    return Effect.mapError(
+    const write = Effect.mapError(
       owner.write(datagram),
       (cause) => new Connection.SendError({ connectionId: this.id, peer: this.peer, message: cause.message, cause })
     )
+    const watchPeer = owner.watchPeer
+    return watchPeer === undefined ? write : Effect.andThen(watchPeer(this), write)
   }
 
   /** Close the conversation: its mailbox refuses new datagrams and the socket forgets it. Idempotent. */

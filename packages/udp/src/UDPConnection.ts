@@ -137,6 +137,16 @@ export interface ServerOptions<R> extends CommonOptions {
   /** SO_REUSEPORT. */
   readonly reusePort?: boolean | undefined
   readonly ipv6Only?: boolean | undefined
+  /**
+   * ICMP errors for datagrams a conversation sends (port or host unreachable). `"ignore"` (default): Linux does
+   * not report them on the shared, unconnected socket, so the conversation never learns. `"report"`: each
+   * conversation, when it first sends, opens a watch socket bound to the server's address and port (the server
+   * socket and watch sockets set SO_REUSEADDR) and connected to its peer; the OS reports the peer's ICMP errors
+   * on it, and the conversation's next `UDPConnection.datagram` fails once with `PeerUnreachableError`. Cost per
+   * conversation that sends: one file descriptor, about 1 KB of heap and a kernel socket; the first send waits
+   * until the watch socket is connected. See the README's ICMP section.
+   */
+  readonly icmp?: "ignore" | "report" | undefined
 }
 
 /**
@@ -249,10 +259,12 @@ const open = <R>(
     readonly maxConversations?: number | undefined
     readonly overflow?: "refuse" | "evictOldestIdle" | undefined
   },
-  server: NetAddress.InetAddress | undefined
+  server: NetAddress.InetAddress | undefined,
+  watch?: { readonly reusePort: boolean | undefined; readonly ipv6Only: boolean | undefined } | undefined
 ): Effect.Effect<Opened<R>, UDPError.BindError, R | Scope.Scope> =>
   Effect.gen(function* () {
     const net = yield* Network.Network
+    const scope = yield* Effect.scope
     let onError: (error: DatagramSocket.DatagramSocketError) => void = () => {}
     const socket = yield* net.datagramSocket({
       ...datagramOptions,
@@ -278,7 +290,17 @@ const open = <R>(
       reader,
       writer,
       clock,
-      mode === "client"
+      mode === "client",
+      watch === undefined
+        ? undefined
+        : {
+            network: net,
+            scope,
+            context: yield* Effect.context<R>(),
+            family: reader.address._tag === "InetAddressV4" ? "ipv4" : "ipv6",
+            reusePort: watch.reusePort,
+            ipv6Only: watch.ipv6Only
+          }
     )
     onError = (error) => engine.onSocketError(error)
     const name = `${mode} ${NetAddress.formatInet(reader.address)}`
@@ -376,18 +398,21 @@ export const make = <R>(
 ): Effect.Effect<UDPSocketService, UDPError.BindError, R | Scope.Scope> =>
   Effect.suspend(() => {
     const host = options.host ?? (options.family === "ipv6" ? "::" : "0.0.0.0")
+    const report = options.icmp === "report"
     return Effect.map(
       open(
         "server",
         {
           family: options.family,
           bind: { address: host, port: options.port },
+          reuseAddress: report ? true : undefined,
           reusePort: options.reusePort,
           ipv6Only: options.ipv6Only
         },
         hostPort(host, options.port),
         options,
-        undefined
+        undefined,
+        report ? { reusePort: options.reusePort, ipv6Only: options.ipv6Only } : undefined
       ),
       (opened) => opened.service
     )
@@ -558,7 +583,8 @@ export const datagramOp: Receive.ReceiveOp<
 
 /**
  * The next datagram of the current conversation, in arrival order. Fails with `PeerUnreachableError` once
- * when the OS reported that a datagram the conversation sent could not be delivered (client mode), and with
+ * when the OS reported that a datagram the conversation sent could not be delivered (client mode, or server
+ * mode with `icmp: "report"`), and with
  * `ConnectionClosedError` once the conversation is closed.
  *
  * @since 0.1.0

@@ -24,7 +24,8 @@ export class BindError extends Schema.TaggedError<BindError>()("BindError", {
 
 /**
  * The operating system reported that a datagram this conversation sent could not be delivered (an ICMP
- * port or host unreachable, reported on a connected socket). Returned once by the next
+ * port or host unreachable, reported on a socket connected to the peer: a client socket, or a server
+ * conversation's watch socket with `icmp: "report"`). Returned once by the next
  * `UDPConnection.datagram` of the conversation that sent it.
  *
  * @since 0.1.0

@@ -10,12 +10,15 @@
  *
  * @internal
  */
-import { Conversation, Mailbox } from "@diesel/core"
+import { Conversation, Mailbox, type Network } from "@diesel/core"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as NetAddress from "effect/net/NetAddress"
+import * as NetAddress from "effect/net/NetAddress"
+import * as Scope from "effect/Scope"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import * as Metrics from "../Metrics.js"
 import * as UDPClientConnection from "../UDPClientConnection.js"
@@ -37,6 +40,23 @@ export interface Settings<R> {
   readonly mailboxPolicy: Mailbox.OverflowPolicy
 }
 
+/**
+ * Server mode with `icmp: "report"`: what a conversation's watch socket (bound to the server's address and port,
+ * connected to the peer) needs.
+ *
+ * @internal
+ */
+export interface WatchSettings<R> {
+  readonly network: Network.NetworkService
+  /** The server socket's scope: watch sockets and conversations started from them live in it. */
+  readonly scope: Scope.Scope
+  /** The server's context: conversations that a watch socket's loop starts need it. */
+  readonly context: Context.Context<R>
+  readonly family: "ipv4" | "ipv6"
+  readonly reusePort: boolean | undefined
+  readonly ipv6Only: boolean | undefined
+}
+
 /** @internal */
 export class Engine<R> implements UDPClientConnection.Owner {
   readonly table = new Table()
@@ -54,8 +74,13 @@ export class Engine<R> implements UDPClientConnection.Owner {
     readonly reader: DatagramSocket.Reader,
     readonly writer: DatagramSocket.Writer,
     readonly clock: Clock.Clock,
-    readonly connected: boolean
-  ) {}
+    readonly connected: boolean,
+    readonly watchSettings: WatchSettings<R> | undefined = undefined
+  ) {
+    this.watchPeer = watchSettings === undefined ? undefined : (connection) => this.watch(connection, watchSettings)
+  }
+
+  readonly watchPeer: ((connection: Conn) => Effect.Effect<void>) | undefined
 
   get localAddress(): NetAddress.InetAddress {
     return this.reader.address
@@ -75,7 +100,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
     port: number,
     remote: NetAddress.InetAddress | undefined,
     first: DatagramSocket.Datagram | undefined,
-    now: number
+    now: number,
+    scope?: Scope.Scope
   ): Effect.Effect<Conn, never, R> {
     const settings = this.settings
     const native = first !== undefined && hasNative(first)
@@ -98,7 +124,12 @@ export class Engine<R> implements UDPClientConnection.Owner {
     }
     const wake = this.wakeSweeper
     if (wake !== undefined) wake()
-    return Effect.map(Effect.forkChild(this.conversation(connection), { startImmediately: true }), (fiber) => {
+    const conversation = this.conversation(connection)
+    const fork =
+      scope === undefined
+        ? Effect.forkChild(conversation, { startImmediately: true })
+        : Effect.forkIn(conversation, scope, { startImmediately: true })
+    return Effect.map(fork, (fiber) => {
       // (runs at once if the conversation already ended)
       fiber.addObserver((exit) => this.ended(connection, exit))
       connection.fiber = fiber
@@ -131,7 +162,14 @@ export class Engine<R> implements UDPClientConnection.Owner {
                     return undefined
                   })
           )
-    return guarded
+    if (this.watchSettings === undefined) return guarded
+    return Effect.ensuring(
+      guarded,
+      Effect.suspend(() => {
+        const watch = connection.watch
+        return watch === undefined ? Effect.void : Scope.close(watch.scope, Exit.void)
+      })
+    )
   }
 
   private ended(connection: Conn, exit: Exit.Exit<Conversation.End | undefined>): void {
@@ -155,7 +193,12 @@ export class Engine<R> implements UDPClientConnection.Owner {
   /** Report a socket-level error (client mode: an ICMP error on the connected socket) to the conversation. */
   onSocketError(error: DatagramSocket.DatagramSocketError): void {
     const connection = this.client
-    if (connection === undefined || connection.isClosed) return
+    if (connection !== undefined) this.reportTo(connection, error)
+  }
+
+  /** Report an error the OS returned on a socket connected to `connection`'s peer to that conversation. */
+  private reportTo(connection: Conn, error: DatagramSocket.DatagramSocketError): void {
+    if (connection.isClosed) return
     const reason = error.reason
     const kind =
       reason._tag === "DatagramSocketReadError" || reason._tag === "DatagramSocketWriteError" ? reason.kind : "Unknown"
@@ -173,11 +216,112 @@ export class Engine<R> implements UDPClientConnection.Owner {
     return undefined
   }
 
+  /**
+   * Route a datagram from a peer to its conversation, starting one for a new peer (as a child of the calling
+   * fiber, or in the socket's scope when `detached`: a watch socket's loop must not own other conversations).
+   * Returns an Effect only when it must wait.
+   */
+  private route(
+    datagram: DatagramSocket.Datagram,
+    now: number,
+    detached: boolean
+  ): Effect.Effect<unknown, never, R> | undefined {
+    const table = this.table
+    let host: string
+    let port: number
+    if (hasNative(datagram)) {
+      host = datagram.host
+      port = datagram.port
+    } else {
+      const sender = senderOf(datagram)
+      host = sender.host
+      port = sender.port
+    }
+    const connection = table.get(host, port)
+    if (connection !== undefined) {
+      table.touch(connection, now)
+      return this.deliver(connection, datagram)
+    }
+    if (table.size >= this.settings.maxConversations) {
+      const oldest = table.head
+      if (this.settings.overflow === "refuse" || oldest === undefined) {
+        this.stats.dropped.overflow++
+        return undefined
+      }
+      this.end(oldest, "evicted")
+    }
+    const scope = this.watchSettings?.scope
+    return this.start(host, port, undefined, datagram, now, detached ? scope : undefined)
+  }
+
+  /**
+   * Open `connection`'s watch socket if it has none: bound to this socket's address and port (SO_REUSEADDR) and
+   * connected to the peer, so that Linux reports on it the ICMP errors for datagrams sent to that peer (the
+   * kernel matches an ICMP error to the socket whose 4-tuple fits best: the connected one, whichever socket
+   * sent the datagram). Being the better match, it also receives the peer's datagrams: its loop delivers them.
+   * Completes once the socket is connected (or could not be opened: the conversation then goes unwatched).
+   */
+  private watch(connection: Conn, settings: WatchSettings<R>): Effect.Effect<void> {
+    const existing = connection.watch
+    if (existing !== undefined) return existing.ready
+    const self = this
+    const scope = Scope.forkUnsafe(settings.scope)
+    const ready = Deferred.makeUnsafe<void>()
+    connection.watch = { scope, ready: Deferred.await(ready) }
+    const local = this.localAddress
+    const open = Effect.gen(function* () {
+      const socket = yield* settings.network.datagramSocket({
+        family: settings.family,
+        bind: { address: NetAddress.formatIp(local.address), port: local.port },
+        connect: { address: connection.key, port: connection.port },
+        reuseAddress: true,
+        reusePort: settings.reusePort,
+        ipv6Only: settings.ipv6Only,
+        receiveBuffer: { capacity: self.settings.mailboxCapacity },
+        onError: (error) => self.reportTo(connection, error)
+      })
+      const reader = yield* Scope.provide(socket.reader, scope)
+      yield* Effect.forkIn(Effect.provideContext(self.watchLoop(reader), settings.context), scope, {
+        startImmediately: true
+      })
+    })
+    return Effect.ensuring(
+      Effect.ignore(open, { log: "Debug" }),
+      Effect.suspend(() => {
+        Deferred.doneUnsafe(ready, Exit.void)
+        // a send from a child of a conversation that ended meanwhile: nobody else closes it
+        return connection.isClosed ? Scope.close(scope, Exit.void) : Effect.void
+      })
+    )
+  }
+
+  /** A watch socket's loop: its datagrams come from the peer (or, if they arrived before it was connected, from
+   * anyone): each goes to its conversation. */
+  private watchLoop(reader: DatagramSocket.Reader): Effect.Effect<void, never, R> {
+    const self = this
+    return Effect.ignore(
+      Effect.gen(function* () {
+        while (true) {
+          const batch = yield* reader.pull
+          const now = self.clock.currentTimeMillisUnsafe()
+          for (let i = 0; i < batch.length; i++) {
+            const datagram = batch[i]
+            if (datagram === undefined) continue
+            self.stats.datagramsIn++
+            self.stats.bytesIn += datagram.payload.byteLength
+            const wait = self.route(datagram, now, true)
+            if (wait !== undefined) yield* wait
+          }
+          yield* Effect.yieldNow
+        }
+      })
+    )
+  }
+
   /** The demultiplexing loop: read batches, route each datagram to its conversation. */
   readonly serve: Effect.Effect<void, DatagramSocket.DatagramSocketError, R> = Effect.suspend(() => {
     const self = this
     const { reader, table, stats, clock } = this
-    const { maxConversations, overflow } = this.settings
     const client = this.settings.mode === "client"
     return Effect.gen(function* () {
       while (true) {
@@ -200,32 +344,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
             if (wait !== undefined) yield* wait
             continue
           }
-          let host: string
-          let port: number
-          if (hasNative(datagram)) {
-            host = datagram.host
-            port = datagram.port
-          } else {
-            const sender = senderOf(datagram)
-            host = sender.host
-            port = sender.port
-          }
-          const connection = table.get(host, port)
-          if (connection !== undefined) {
-            table.touch(connection, now)
-            const wait = self.deliver(connection, datagram)
-            if (wait !== undefined) yield* wait
-            continue
-          }
-          if (table.size >= maxConversations) {
-            const oldest = table.head
-            if (overflow === "refuse" || oldest === undefined) {
-              stats.dropped.overflow++
-              continue
-            }
-            self.end(oldest, "evicted")
-          }
-          yield* self.start(host, port, undefined, datagram, now)
+          const wait = self.route(datagram, now, false)
+          if (wait !== undefined) yield* wait
         }
         // Let the event loop run once before the next pull: whatever the kernel delivers meanwhile is read as
         // one batch, so this loop and each conversation wake once per event-loop turn, not once per datagram.
