@@ -179,7 +179,8 @@ export const make = (options: {
       }
       const from = datagram.address
       const asked = pending.target.inet
-      if (from.port !== asked.port || !Equal.equals(from.address, asked.address)) {
+      // The address's own comparison: `Equal.equals` would hash both first.
+      if (from.port !== asked.port || !asked.address[Equal.symbol](from.address)) {
         stats.rejected++
         return
       }
