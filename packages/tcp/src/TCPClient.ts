@@ -67,8 +67,8 @@ const isIpLiteral = (host: string): boolean => Result.isSuccess(NetAddress.ipFro
  * Connect to `host:port`. The connection closes (gracefully) when the scope closes.
  *
  * A host name is resolved through `Network.lookup` (so a resolver layer such as `NetDns.layerNetwork`
- * answers it, not `getaddrinfo`), and each address is tried in order until one connects; `timeout`
- * applies to each attempt. TLS still sends and verifies the host name (SNI), not the address.
+ * answers it, not `getaddrinfo`), and each address is tried in turn, IPv4 first, until one connects;
+ * `timeout` applies to each attempt (without one, an address that never answers holds up the next). TLS still sends and verifies the host name (SNI), not the address.
  *
  * @since 0.1.0
  */
@@ -89,7 +89,10 @@ export const connect = (
             family: options.family === "ipv6" ? "IPv6" : options.family === "ipv4" ? "IPv4" : undefined
           }),
           (cause) => connectError(cause)
-        )).map(NetAddress.formatIp)
+        ))
+          // IPv4 first, as UDPConnection and the DNS resolver order them (stable within each family)
+          .toSorted((a, b) => Number(NetAddress.isIpv6Address(a)) - Number(NetAddress.isIpv6Address(b)))
+          .map(NetAddress.formatIp)
     const attempt = (address: string) =>
       Effect.gen(function* () {
         const socket = yield* net.connect({
