@@ -4,8 +4,8 @@
  * connection is a conversation reading 2-byte length-prefixed queries (RFC 1035 §4.2.2). The answers come
  * from `Authority.respond`, a pure function over a zone held in memory, so `dig` (or `kdig`) can query it:
  *
- *   pnpm exec tsx --conditions=@diesel/source examples/dns-authority.ts            (demo: port 0, exits a second
- *                                                                                  after the first query, or after 10 s)
+ *   pnpm exec tsx --conditions=@diesel/source examples/dns-authority.ts
+ *     (demo: a free port; stops a second after the first query, or after 10 s without one)
  *   pnpm exec tsx --conditions=@diesel/source examples/dns-authority.ts 5353 --forever
  *   kdig @127.0.0.1 -p PORT www.diesel.test      (or bind's dig; add +tcp for TCP)
  */
