@@ -66,6 +66,10 @@ const isIpLiteral = (host: string): boolean => Result.isSuccess(NetAddress.ipFro
 /**
  * Connect to `host:port`. The connection closes (gracefully) when the scope closes.
  *
+ * A host name is resolved through `Network.lookup` (so a resolver layer such as `NetDns.layerNetwork`
+ * answers it, not `getaddrinfo`), and each address is tried in turn, IPv4 first, until one connects;
+ * `timeout` applies to each attempt (without one, an address that never answers holds up the next). TLS still sends and verifies the host name (SNI), not the address.
+ *
  * @since 0.1.0
  */
 export const connect = (
@@ -74,35 +78,57 @@ export const connect = (
   Effect.gen(function* () {
     const net = yield* Network.Network
     const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls
-    const socket = yield* net.connect({
-      host: options.host,
-      port: options.port,
-      timeout: options.timeout,
-      localAddress: options.localAddress,
-      family: options.family,
-      noDelay: options.noDelay,
-      allowHalfOpen: tls === undefined,
-      tls
-    })
-    const remote = NetAddress.inetAddressFromIpString(options.host, options.port)
-    return yield* TCPConnection.make({
-      socket,
-      role: "client",
-      remoteAddress: Result.isSuccess(remote) ? remote.success : undefined,
-      servername: isIpLiteral(options.host) ? undefined : options.host,
-      metrics: options.name === undefined ? { role: "client" } : { role: "client", client: options.name }
-    }).pipe(
-      Effect.mapError((error) => {
-        const reason = error.reason
-        return new ConnectError({
-          host: options.host,
+    const literal = isIpLiteral(options.host)
+    const servername = literal ? undefined : options.host
+    const connectError = (cause: unknown, timedOut = false) =>
+      new ConnectError({ host: options.host, port: options.port, tls: tls !== undefined, timedOut, cause })
+    const addresses = literal
+      ? [options.host]
+      : (yield* Effect.mapError(
+          net.lookup(options.host, {
+            family: options.family === "ipv6" ? "IPv6" : options.family === "ipv4" ? "IPv4" : undefined
+          }),
+          (cause) => connectError(cause)
+        ))
+          // IPv4 first, as UDPConnection and the DNS resolver order them (stable within each family)
+          .toSorted((a, b) => Number(NetAddress.isIpv6Address(a)) - Number(NetAddress.isIpv6Address(b)))
+          .map(NetAddress.formatIp)
+    const attempt = (address: string) =>
+      Effect.gen(function* () {
+        const socket = yield* net.connect({
+          host: address,
           port: options.port,
-          tls: tls !== undefined,
-          timedOut: reason._tag === "SocketOpenError" && reason.kind === "Timeout",
-          cause: "cause" in reason ? reason.cause : reason
+          timeout: options.timeout,
+          localAddress: options.localAddress,
+          family: options.family,
+          noDelay: options.noDelay,
+          allowHalfOpen: tls === undefined,
+          tls: tls === undefined ? undefined : { ...tls, servername: tls.servername ?? servername }
         })
+        const remote = NetAddress.inetAddressFromIpString(address, options.port)
+        return yield* TCPConnection.make({
+          socket,
+          role: "client",
+          remoteAddress: Result.isSuccess(remote) ? remote.success : undefined,
+          servername,
+          metrics: options.name === undefined ? { role: "client" } : { role: "client", client: options.name }
+        }).pipe(
+          Effect.mapError((error) => {
+            const reason = error.reason
+            return connectError(
+              "cause" in reason ? reason.cause : reason,
+              reason._tag === "SocketOpenError" && reason.kind === "Timeout"
+            )
+          })
+        )
       })
-    )
+    let failure: ConnectError = connectError("no address")
+    for (const address of addresses) {
+      const connected = yield* Effect.result(attempt(address))
+      if (Result.isSuccess(connected)) return connected.success
+      failure = connected.failure
+    }
+    return yield* failure
   })
 
 /**

@@ -1,9 +1,11 @@
 import * as Net from "node:net"
-import { Connection, Receive } from "@diesel/core"
+import { Connection, Network, Receive } from "@diesel/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as NetAddress from "effect/net/NetAddress"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { TCPClient, TCPService } from "../src/index.js"
 import { text } from "./helpers.js"
@@ -154,6 +156,34 @@ describe("TCPClient", () => {
       yield* Deferred.await(started)
       const exit = yield* Effect.exit(TCPClient.startTls(client, { rejectUnauthorized: true }))
       assert.isTrue(Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail")
+    })
+  )
+
+  it.live("a host name is resolved through Network.lookup; each address is tried in order", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({ host: "127.0.0.1", handler: echoLines })
+      const node = yield* Network.Network
+      const asked: Array<string> = []
+      // 127.0.0.2 refuses (nothing listens there), 127.0.0.1 answers
+      const network: Network.NetworkService = {
+        ...node,
+        lookup: (host) => {
+          asked.push(host)
+          return Effect.succeed([Result.getOrThrow(NetAddress.ipFromString("127.0.0.2")), NetAddress.ipv4Loopback])
+        }
+      }
+      const client = yield* TCPClient.connect({ host: "service.invalid", port: service.port }).pipe(
+        Effect.provideService(Network.Network, network)
+      )
+      const reply = yield* TCPClient.call(client, Effect.andThen(Connection.send("name\r\n"), Receive.untilEol()))
+      assert.strictEqual(text(reply), "name\r\n")
+      assert.deepStrictEqual(asked, ["service.invalid"])
+      const refused = yield* TCPClient.connect({ host: "service.invalid", port: yield* freePort }).pipe(
+        Effect.provideService(Network.Network, network),
+        Effect.flip
+      )
+      assert.strictEqual(refused._tag, "ConnectError")
+      assert.strictEqual(refused.host, "service.invalid")
     })
   )
 })

@@ -282,7 +282,10 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       )
     }
 
-    /** Resolves one fully qualified name, following CNAMEs, without the cache. */
+    /**
+     * Resolves one fully qualified name, following CNAMEs, without the cache. No generator: this is the
+     * per-query path, and one exchange (no CNAME leaving the answer) is one `flatMap`.
+     */
     const resolveUncached = <T extends Message.RecordType>(
       name: string,
       type: T
@@ -290,63 +293,72 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       { readonly answer: Answer<T> } | { readonly negative: Negative; readonly ttl: number },
       ResolveError
     > =>
-      Effect.gen(function* () {
+      // Suspended: the chain and TTL are per run, and each run picks its server order afresh.
+      Effect.suspend(() => {
         const code = Message.TypeCode[type]
+        const original = Message.canonicalName(name)
         const chain: Array<string> = []
-        let current = Message.canonicalName(name)
         let ttl = Number.POSITIVE_INFINITY
-        for (let hop = 0; hop <= config.maxCnameHops; hop++) {
-          const { message, server } = yield* query(current, code)
-          if (message.rcode === Message.Rcode.NXDomain) {
-            return { negative: new NxDomain({ name: current, type, server }), ttl: negativeTtl(message) }
+        const step = (
+          hop: number,
+          asked: string
+        ): Effect.Effect<
+          { readonly answer: Answer<T> } | { readonly negative: Negative; readonly ttl: number },
+          ResolveError
+        > => {
+          if (hop > config.maxCnameHops) {
+            return Effect.fail(new CnameLoop({ name, type, chain: [original, ...chain] }))
           }
-          const asked = current
-          // Walk the chain inside this answer.
-          for (;;) {
-            const here = current
-            const records = message.answers.filter(
-              (record): record is Message.ResourceRecord<Message.RDataFor<T>> =>
-                record.type === code && record.data._tag === type && Message.canonicalName(record.name) === here
-            )
-            const [first, ...rest] = records
-            if (first !== undefined) {
-              for (const record of records) ttl = Math.min(ttl, record.ttl)
-              return {
-                answer: {
-                  name: Message.canonicalName(name),
-                  canonicalName: here,
-                  cnames: chain,
-                  records: [first, ...rest],
-                  ttl,
-                  source: server
-                }
-              }
+          return Effect.flatMap(query(asked, code), ({ message, server }) => {
+            if (message.rcode === Message.Rcode.NXDomain) {
+              return Effect.succeed({
+                negative: new NxDomain({ name: asked, type, server }),
+                ttl: negativeTtl(message)
+              })
             }
-            if (type === "CNAME") break
-            const cname = message.answers.find(
-              (record) => record.data._tag === "CNAME" && Message.canonicalName(record.name) === here
-            )
-            if (cname === undefined || cname.data._tag !== "CNAME") break
-            const target = Message.canonicalName(cname.data.target)
-            ttl = Math.min(ttl, cname.ttl)
-            if (
-              target === Message.canonicalName(name) ||
-              chain.includes(target) ||
-              chain.length >= config.maxCnameHops
-            ) {
-              return yield* Effect.fail(
-                new CnameLoop({ name, type, chain: [Message.canonicalName(name), ...chain, target] })
+            // Walk the chain inside this answer.
+            let here = asked
+            for (;;) {
+              const current = here
+              const records = message.answers.filter(
+                (record): record is Message.ResourceRecord<Message.RDataFor<T>> =>
+                  record.type === code && record.data._tag === type && Message.canonicalName(record.name) === current
               )
+              const [first, ...rest] = records
+              if (first !== undefined) {
+                for (const record of records) ttl = Math.min(ttl, record.ttl)
+                return Effect.succeed({
+                  answer: {
+                    name: original,
+                    canonicalName: current,
+                    cnames: chain,
+                    records: [first, ...rest],
+                    ttl,
+                    source: server
+                  }
+                })
+              }
+              if (type === "CNAME") break
+              const cname = message.answers.find(
+                (record) => record.data._tag === "CNAME" && Message.canonicalName(record.name) === current
+              )
+              if (cname === undefined || cname.data._tag !== "CNAME") break
+              const target = Message.canonicalName(cname.data.target)
+              ttl = Math.min(ttl, cname.ttl)
+              if (target === original || chain.includes(target) || chain.length >= config.maxCnameHops) {
+                return Effect.fail(new CnameLoop({ name, type, chain: [original, ...chain, target] }))
+              }
+              chain.push(target)
+              here = target
             }
-            chain.push(target)
-            current = target
-          }
-          // The chain leaves this server's answer: ask for its end.
-          if (current === asked) {
-            return { negative: new NoData({ name: current, type, server }), ttl: negativeTtl(message) }
-          }
+            // The chain leaves this server's answer: ask for its end.
+            if (here === asked) {
+              return Effect.succeed({ negative: new NoData({ name: here, type, server }), ttl: negativeTtl(message) })
+            }
+            return step(hop + 1, here)
+          })
         }
-        return yield* Effect.fail(new CnameLoop({ name, type, chain: [Message.canonicalName(name), ...chain] }))
+        return step(0, original)
       })
 
     const withAge = <T extends Message.RecordType>(answer: Answer<T>, age: number): Answer<T> => {

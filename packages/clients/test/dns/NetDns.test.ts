@@ -1,4 +1,6 @@
-import { Network } from "@diesel/core"
+import { Connection, Network, Receive } from "@diesel/core"
+import { TCPClient, TCPService } from "@diesel/tcp"
+import { UDPConnection } from "@diesel/udp"
 import * as PlatformDns from "@effect/platform-node/NodeDns"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -79,6 +81,38 @@ layer(Stack, { excludeTestServices: true, timeout: "30 seconds" })("NetDns", (it
       expect(addresses.map(NetAddress.formatIp)).toEqual(["10.0.0.26"])
       const error = yield* Effect.flip(network.lookup("nosuch.example.test"))
       expect(error.reason).toBe("NotFound")
+    })
+  )
+
+  it.effect("diesel's TCPClient and UDPConnection clients connect to a name only knot knows", () =>
+    Effect.gen(function* () {
+      // ns1.example.test is 127.0.0.1 in knot's zone, and unknown to getaddrinfo
+      const echoLines = Effect.forever(Effect.flatMap(Receive.untilEol(), Connection.send))
+      const tcp = yield* TCPService.make({ host: "127.0.0.1", handler: echoLines })
+      const client = yield* TCPClient.connect({ host: "ns1.example.test", port: tcp.port, timeout: "5 seconds" })
+      const line = yield* TCPClient.call(client, Effect.andThen(Connection.send("over tcp\r\n"), Receive.untilEol()))
+      expect(new TextDecoder().decode(line)).toBe("over tcp\r\n")
+
+      const echo = Effect.flatMap(UDPConnection.datagram, (datagram) => Connection.send(datagram.payload))
+      const udp = yield* UDPConnection.make({ host: "127.0.0.1", port: 0, handler: echo })
+      const reply = yield* UDPConnection.connect(
+        { host: "ns1.example.test", port: udp.localAddress.port },
+        Effect.andThen(Connection.send("over udp"), UDPConnection.datagram)
+      )
+      expect(new TextDecoder().decode(reply.payload)).toBe("over udp")
+      expect(NetAddress.formatIp(reply.address.address)).toBe("127.0.0.1")
+    }).pipe(Effect.scoped)
+  )
+
+  it.effect("without the resolver, the same name does not resolve (getaddrinfo does not know it)", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        TCPClient.connect({ host: "ns1.example.test", port: 9 }).pipe(
+          Effect.scoped,
+          Effect.provideService(Network.Network, Network.node)
+        )
+      )
+      expect(error._tag).toBe("ConnectError")
     })
   )
 })

@@ -10,6 +10,7 @@
 import { Network } from "@diesel/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
 import * as Latch from "effect/Latch"
 import * as NetAddress from "effect/net/NetAddress"
@@ -61,7 +62,7 @@ export interface Stats {
 interface Pending {
   readonly id: number
   readonly slot: Slot
-  readonly key: string
+  readonly target: Target
   readonly question: Message.Question
   readonly resume: (effect: Effect.Effect<Message.Message, ExchangeFailure>) => void
   /** The sweeper tick at which the query times out. */
@@ -177,7 +178,9 @@ export const make = (options: {
         return
       }
       const from = datagram.address
-      if (`${NetAddress.formatIp(from.address)}|${from.port}` !== pending.key) {
+      const asked = pending.target.inet
+      // The address's own comparison: `Equal.equals` would hash both first.
+      if (from.port !== asked.port || !asked.address[Equal.symbol](from.address)) {
         stats.rejected++
         return
       }
@@ -334,7 +337,7 @@ export const make = (options: {
         const pending: Pending = {
           id,
           slot,
-          key: target.key,
+          target,
           question,
           resume,
           expiresAt: now + ticksPerTimeout + 1,
