@@ -66,7 +66,8 @@ export type NetworkCase = (name: string, self: Case, timeout?: number) => void
 
 /**
  * Registers `cases` twice, once on the Node network (real sockets) and once on a fresh simulated network
- * (perfect links, seed 1): the behaviour they check is defined for both.
+ * (perfect links, seed 1): the behaviour they check is defined for both. The case's scope closes inside the
+ * network, so its servers and clients shut down while the simulation still delivers their FINs.
  */
 export const onBothNetworks = (
   title: string,
@@ -75,8 +76,8 @@ export const onBothNetworks = (
   for (const { name, provide } of SimNetwork.providers({ seed: 1 })) {
     describe(`${title} (${name})`, () => {
       cases(
-        (caseName, self, timeout) => it.live(caseName, () => provide(self()), timeout),
-        (caseName, self, timeout) => it.effect(caseName, () => provide(self()), timeout),
+        (caseName, self, timeout) => it.live(caseName, () => provide(Effect.scoped(self())), timeout),
+        (caseName, self, timeout) => it.effect(caseName, () => provide(Effect.scoped(self())), timeout),
         name
       )
     })
