@@ -1,6 +1,6 @@
 import { Connection, Network } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
-import { assert, it } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
