@@ -47,33 +47,35 @@ const simulation = SimNetwork.layer({
 })
 
 describe("TCPService and TCPClient on a simulated network", () => {
-  it.effect("a partition longer than the connection timeout ends the connection; a client reconnects after repair", () =>
-    Effect.gen(function* () {
-      const sim = yield* SimNetwork.SimNetwork
-      yield* sim.spawn("server", echoServer)
-      yield* SimNetwork.onHost("client")(
-        Effect.gen(function* () {
-          const client = yield* TCPClient.connect({ host: "server", port: PORT })
-          assert.strictEqual(yield* echo(client, "before"), "before\r\n")
+  it.effect(
+    "a partition longer than the connection timeout ends the connection; a client reconnects after repair",
+    () =>
+      Effect.gen(function* () {
+        const sim = yield* SimNetwork.SimNetwork
+        yield* sim.spawn("server", echoServer)
+        yield* SimNetwork.onHost("client")(
+          Effect.gen(function* () {
+            const client = yield* TCPClient.connect({ host: "server", port: PORT })
+            assert.strictEqual(yield* echo(client, "before"), "before\r\n")
 
-          yield* sim.partition("client", "server")
-          const cut = yield* Clock.currentTimeMillis
-          const error = yield* Effect.flip(echo(client, "during"))
-          const failedAfter = (yield* Clock.currentTimeMillis) - cut
-          // a typed error of the conversation, not a defect, once the timeout has passed (simulated time)
-          assert.strictEqual(error._tag, "ConnectionClosedError")
-          if (error._tag === "ConnectionClosedError") assert.strictEqual(error.reason, "reset")
-          assert.isAtLeast(failedAfter, CONNECTION_TIMEOUT)
+            yield* sim.partition("client", "server")
+            const cut = yield* Clock.currentTimeMillis
+            const error = yield* Effect.flip(echo(client, "during"))
+            const failedAfter = (yield* Clock.currentTimeMillis) - cut
+            // a typed error of the conversation, not a defect, once the timeout has passed (simulated time)
+            assert.strictEqual(error._tag, "ConnectionClosedError")
+            if (error._tag === "ConnectionClosedError") assert.strictEqual(error.reason, "reset")
+            assert.isAtLeast(failedAfter, CONNECTION_TIMEOUT)
 
-          // a client that keeps retrying gets through once the network is repaired
-          const retrying = yield* Effect.forkChild(askWithRetry("after"))
-          yield* Effect.sleep("10 seconds")
-          assert.isUndefined(retrying.pollUnsafe(), "no connection while partitioned")
-          yield* sim.repair("client", "server")
-          assert.strictEqual(yield* Fiber.join(retrying), "after\r\n")
-        }).pipe(Effect.scoped)
-      )
-    }).pipe(Effect.provide(simulation))
+            // a client that keeps retrying gets through once the network is repaired
+            const retrying = yield* Effect.forkChild(askWithRetry("after"))
+            yield* Effect.sleep("10 seconds")
+            assert.isUndefined(retrying.pollUnsafe(), "no connection while partitioned")
+            yield* sim.repair("client", "server")
+            assert.strictEqual(yield* Fiber.join(retrying), "after\r\n")
+          }).pipe(Effect.scoped)
+        )
+      }).pipe(Effect.provide(simulation))
   )
 
   it.effect("a crashed server host is restarted and clients recover", () =>
@@ -103,5 +105,22 @@ describe("TCPService and TCPClient on a simulated network", () => {
         }).pipe(Effect.scoped)
       )
     }).pipe(Effect.provide(simulation))
+  )
+
+  it.effect("output sent before a sleep goes out before the sleep ends (the deferred flush holds virtual time)", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: Effect.andThen(
+          Connection.send("hello\r\n"),
+          Effect.andThen(Effect.sleep("10 seconds"), Connection.send("bye\r\n"))
+        )
+      })
+      const client = yield* TCPClient.connect({ host: "127.0.0.1", port: service.port })
+      const start = yield* Clock.currentTimeMillis
+      assert.strictEqual(text(yield* TCPClient.call(client, Receive.untilEol())), "hello\r\n")
+      assert.isBelow((yield* Clock.currentTimeMillis) - start, 10_000, "hello was held back until the sleep ended")
+      assert.strictEqual(text(yield* TCPClient.call(client, Receive.untilEol())), "bye\r\n")
+    }).pipe(Effect.scoped, Effect.provide(simulation))
   )
 })
