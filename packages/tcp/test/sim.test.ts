@@ -9,7 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
-import { TCPClient, TCPService } from "../src/index.js"
+import { TCPClient, type TCPConnection, TCPService } from "../src/index.js"
 import { text } from "./helpers.js"
 
 const PORT = 7000
@@ -24,7 +24,7 @@ const echoServer = Effect.scoped(
 )
 
 /** One round trip on a client's connection. */
-const echo = (client: TCPClient.TCPClient, line: string) =>
+const echo = (client: TCPConnection.TCPConnection, line: string) =>
   TCPClient.call(
     client,
     Effect.map(Effect.andThen(Connection.send(`${line}\r\n`), Receive.untilEol()), (reply) => text(reply))
