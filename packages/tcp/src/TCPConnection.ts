@@ -358,7 +358,8 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
 
     // Deferred flush: on a later macrotask (a task of the scheduler's dispatcher). While the conversation
     // keeps sending (a loop that yields to the scheduler between messages), wait for it to reach `fill` or
-    // CORK_BYTES, for at most MAX_DEFERRALS turns; a conversation that has stopped sending is flushed on the next turn.
+    // CORK_BYTES, for at most MAX_DEFERRALS turns; a conversation that has stopped sending is flushed on the
+    // next turn.
     let deferrals = 0
     let seenBytes = 0
     const runBackground = () => {
