@@ -29,6 +29,24 @@ onBothNetworks("TCPClient", (live) => {
     })
   )
 
+  live("an accepted conversation knows both ends of its connection", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: (connection) =>
+          Connection.send(
+            `${Connection.formatAddress(connection.localAddress)} ${Connection.formatAddress(connection.remoteAddress)}\r\n`
+          )
+      })
+      const client = yield* TCPClient.connect({ host: "127.0.0.1", port: service.port })
+      const [local = "", remote = ""] = text(yield* TCPClient.call(client, Receive.untilEol()))
+        .trim()
+        .split(" ")
+      assert.strictEqual(local, `127.0.0.1:${service.port}`)
+      assert.match(remote, /^127\.0\.0\.1:\d+$/)
+    })
+  )
+
   live("over IPv6", () =>
     Effect.gen(function* () {
       const service = yield* TCPService.make({ host: "::1", handler: echoLines })

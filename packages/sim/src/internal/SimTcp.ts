@@ -14,7 +14,7 @@
  *
  * @internal
  */
-import type { Network } from "@diesel/core"
+import { Network } from "@diesel/core"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -870,8 +870,14 @@ export const listen = (
             Effect.acquireRelease(Effect.succeed(connection), () => Effect.sync(() => connection.closeReader())),
             undefined
           )
+          const local = NetAddress.inetAddressFromIpString(connection.local.address, connection.local.port)
+          const remote = NetAddress.inetAddressFromIpString(connection.remote.address, connection.remote.port)
+          const context =
+            local._tag === "Success" && remote._tag === "Success"
+              ? Context.add(services, Network.AcceptedEnds, { local: local.success, remote: remote.success })
+              : services
           track(
-            Effect.runForkWith(services)(
+            Effect.runForkWith(context)(
               handler(socket).pipe(
                 Effect.ignoreCause({ log: "Unhandled", message: "Unhandled error in simulated SocketServer" })
               )
