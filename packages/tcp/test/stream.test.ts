@@ -12,6 +12,29 @@ import { onBothNetworks, peerConnect, peerReadToEnd, rawConnect, rawRead, text }
 const MiB = 1024 * 1024
 
 onBothNetworks("send", (live) => {
+  live("a peer that does not pull holds the sender back (seam peer)", () =>
+    Effect.gen(function* () {
+      const opened = yield* Deferred.make<TCPConnection.TCPConnection>()
+      const chunk = new Uint8Array(64 * 1024).fill(120)
+      const total = 16 * MiB
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: (connection) =>
+          Effect.gen(function* () {
+            yield* Deferred.succeed(opened, connection)
+            for (let sent = 0; sent < total; sent += chunk.byteLength) yield* Connection.send(chunk)
+            return "done"
+          })
+      })
+      const client = yield* peerConnect(service.port)
+      const connection = yield* Deferred.await(opened)
+      yield* Effect.sleep("300 millis")
+      assert.isBelow(connection.bytesOut(), 8 * MiB, "the sender must wait for the peer")
+      const received = yield* client.read(total)
+      assert.strictEqual(received.byteLength, total)
+    })
+  )
+
   live("priority: higher first, equal priorities in order, the message being written is not split", () =>
     Effect.gen(function* () {
       const opened = yield* Deferred.make<TCPConnection.TCPConnection>()

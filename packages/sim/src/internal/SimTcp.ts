@@ -413,6 +413,11 @@ class Connection {
     return this.finQueued
   }
 
+  /** `destroy` ran: writes still waiting for buffer space fail, as Node fails them on `socket.destroy()`. */
+  get destroyed(): boolean {
+    return this.localEnded
+  }
+
   /** Half-close: FIN after the queued bytes. */
   shutdownWrite(): void {
     if (this.finQueued || this.state === "closed") return
@@ -747,6 +752,7 @@ const makeSocket = (
     Effect.suspend(() => {
       if (connection.writeFailure !== undefined) return Effect.fail(connection.writeFailure)
       if (connection.writable || connection.state === "closed") return Effect.void
+      if (connection.destroyed) return Effect.fail(writeError(systemError(connection.host, "EPIPE", "write")))
       return Effect.andThen(connection.changed, awaitWritable(connection))
     })
 
