@@ -132,6 +132,17 @@ export interface ConnectOptions {
 }
 
 /**
+ * The two ends of an accepted TCP connection, for networks other than Node's (whose handlers read them from
+ * the `NetSocket` of `@effect/platform-node`): provided to the handler that `listen`'s `run` starts for it.
+ *
+ * @since 0.1.0
+ */
+export class AcceptedEnds extends Context.Service<
+  AcceptedEnds,
+  { readonly local: NetAddress.SocketAddress; readonly remote: NetAddress.SocketAddress }
+>()("@diesel/core/Network/AcceptedEnds") {}
+
+/**
  * What a transport needs from the operating system.
  *
  * @since 0.1.0

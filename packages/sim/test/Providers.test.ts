@@ -4,8 +4,9 @@
  */
 import { Network } from "@diesel/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
+import * as Socket from "effect/socket/Socket"
 import { SimNetwork } from "../src/index.js"
 import { causeCode, inet, readAll, readBytes, tcpEcho, text, udpEcho, udpSocket } from "./helpers.js"
 
@@ -58,6 +59,30 @@ for (const { name, provide: provider } of SimNetwork.providers({ seed: 1 })) {
         assert.strictEqual(error.reason._tag, "SocketOpenError")
         assert.strictEqual(causeCode(error), "ECONNREFUSED")
       }).pipe(provider)
+    )
+
+    it.live("a write still waiting (the peer does not read) fails when the socket is destroyed", () =>
+      Effect.gen(function* () {
+        const network = yield* Network.Network
+        const server = yield* network.listen({ host: "127.0.0.1", port: 0 })
+        const port = NetAddress.isInetAddress(server.address) ? server.address.port : 0
+        // the server accepts and never reads
+        yield* Effect.forkScoped(server.run((socket) => Effect.scoped(Effect.andThen(socket.reader, Effect.never))))
+        const socket = yield* network.connect({ host: "127.0.0.1", port })
+        yield* socket.reader
+        const writer = yield* socket.writer
+        const chunk = new Uint8Array(1024 * 1024)
+        // far more than the kernel's (or the simulation's) buffers: some write waits
+        const writing = yield* Effect.forkChild(
+          Effect.gen(function* () {
+            for (let i = 0; i < 256; i++) yield* writer.write(chunk)
+          }),
+          { startImmediately: true }
+        )
+        yield* writer.write(new Socket.CloseEvent(1000))
+        const exit = yield* Fiber.await(writing)
+        assert.isTrue(Exit.isFailure(exit), "the waiting write fails")
+      }).pipe(Effect.scoped, provider)
     )
 
     it.live("lookup of localhost", () =>

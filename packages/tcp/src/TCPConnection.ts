@@ -23,6 +23,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import type * as NetAddress from "effect/net/NetAddress"
 import * as Redacted from "effect/Redacted"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import * as Metrics from "./Metrics.js"
@@ -150,6 +151,9 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
     const writer = yield* Scope.provide(options.socket.writer, writerScope)
     const context = yield* Effect.context<never>()
     const clock = Context.get(context, Clock.Clock)
+    // The deferred flush runs as a task of the fiber scheduler in use (on Node, a later macrotask, like
+    // setImmediate): a virtual clock that counts the scheduler's tasks then waits for it before moving on.
+    const dispatcher = Context.get(context, Scheduler.Scheduler).makeDispatcher()
     const metrics = Metrics.forConnection(options.metrics ?? { role: options.role }, context)
     const id = Connection.allocateId()
     const peer = Connection.formatAddress(options.remoteAddress)
@@ -352,9 +356,10 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       return Effect.andThen(flushOnce, flush)
     })
 
-    // Deferred flush: on a later macrotask. While the conversation keeps sending (a loop that yields to
-    // the scheduler between messages), wait for it to reach `fill` or CORK_BYTES, for at most
-    // MAX_DEFERRALS turns; a conversation that has stopped sending is flushed on the next turn.
+    // Deferred flush: on a later macrotask (a task of the scheduler's dispatcher). While the conversation
+    // keeps sending (a loop that yields to the scheduler between messages), wait for it to reach `fill` or
+    // CORK_BYTES, for at most MAX_DEFERRALS turns; a conversation that has stopped sending is flushed on the
+    // next turn.
     let deferrals = 0
     let seenBytes = 0
     const runBackground = () => {
@@ -373,7 +378,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
     function schedule() {
       if (flushScheduled) return
       flushScheduled = true
-      setImmediate(runBackground)
+      dispatcher.scheduleTask(runBackground, 0)
     }
 
     const awaitBatch = Effect.callback<void, Connection.SendError>((resume) => {

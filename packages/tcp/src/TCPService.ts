@@ -113,16 +113,19 @@ const addressOf = (host: string | undefined, port: number | undefined): NetAddre
   return Result.isSuccess(parsed) ? parsed.success : undefined
 }
 
-/** Both ends of an accepted socket, when the network is Node's. */
-const socketAddresses = Effect.map(Effect.serviceOption(NodeSocket.NetSocket), (raw) =>
-  Option.match(raw, {
+/** Both ends of an accepted socket: from the Node socket, or as another network reports them. */
+const socketAddresses = Effect.gen(function* () {
+  const ends = yield* Effect.serviceOption(Network.AcceptedEnds)
+  if (Option.isSome(ends)) return ends.value
+  const raw = yield* Effect.serviceOption(NodeSocket.NetSocket)
+  return Option.match(raw, {
     onNone: () => ({ local: undefined, remote: undefined }),
     onSome: (socket) => ({
       local: addressOf(socket.localAddress, socket.localPort),
       remote: addressOf(socket.remoteAddress, socket.remotePort)
     })
   })
-)
+})
 
 const isPeerClosed = (error: unknown): error is Receive.ConnectionClosedError =>
   error instanceof Receive.ConnectionClosedError && error.reason !== "closed"

@@ -8,23 +8,20 @@ import * as NetAddress from "effect/net/NetAddress"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { TCPClient, TCPService } from "../src/index.js"
-import { text } from "./helpers.js"
+import { onBothNetworks, text } from "./helpers.js"
 
 const echoLines = Effect.forever(Effect.flatMap(Receive.untilEol(), Connection.send))
 const upper = Effect.forever(Effect.flatMap(Receive.untilEol(), (line) => Connection.send(text(line).toUpperCase())))
 
 /** A port with nothing listening on it (bound, then closed). */
-const freePort = Effect.callback<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+const freePort = Effect.gen(function* () {
+  const network = yield* Network.Network
+  const server = yield* network.listen({ host: "127.0.0.1", port: 0 })
+  return NetAddress.isInetAddress(server.address) ? server.address.port : 0
+}).pipe(Effect.scoped)
 
-describe("TCPClient", () => {
-  it.live("connect and call: a round trip through the call scope", () =>
+onBothNetworks("TCPClient", (live) => {
+  live("connect and call: a round trip through the call scope", () =>
     Effect.gen(function* () {
       const service = yield* TCPService.make({ host: "127.0.0.1", handler: echoLines })
       const client = yield* TCPClient.connect({ host: "127.0.0.1", port: service.port })
@@ -33,7 +30,25 @@ describe("TCPClient", () => {
     })
   )
 
-  it.live("over IPv6", () =>
+  live("an accepted conversation knows both ends of its connection", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: (connection) =>
+          Connection.send(
+            `${Connection.formatAddress(connection.localAddress)} ${Connection.formatAddress(connection.remoteAddress)}\r\n`
+          )
+      })
+      const client = yield* TCPClient.connect({ host: "127.0.0.1", port: service.port })
+      const [local = "", remote = ""] = text(yield* TCPClient.call(client, Receive.untilEol()))
+        .trim()
+        .split(" ")
+      assert.strictEqual(local, `127.0.0.1:${service.port}`)
+      assert.match(remote, /^127\.0\.0\.1:\d+$/)
+    })
+  )
+
+  live("over IPv6", () =>
     Effect.gen(function* () {
       const service = yield* TCPService.make({ host: "::1", handler: echoLines })
       const client = yield* TCPClient.connect({ host: "::1", port: service.port })
@@ -42,7 +57,7 @@ describe("TCPClient", () => {
     })
   )
 
-  it.live("a call inside a TCP conversation uses the client's connection, then the conversation's again", () =>
+  live("a call inside a TCP conversation uses the client's connection, then the conversation's again", () =>
     Effect.gen(function* () {
       const backend = yield* TCPService.make({ host: "127.0.0.1", handler: upper })
       // the front service asks the backend for every line, then answers on its own connection
@@ -63,7 +78,7 @@ describe("TCPClient", () => {
     })
   )
 
-  it.live("nested calls to two clients restore the outer one", () =>
+  live("nested calls to two clients restore the outer one", () =>
     Effect.gen(function* () {
       const a = yield* TCPService.make({ host: "127.0.0.1", handler: echoLines })
       const b = yield* TCPService.make({ host: "127.0.0.1", handler: upper })
@@ -85,7 +100,7 @@ describe("TCPClient", () => {
     })
   )
 
-  it.live("connection refused is a ConnectError", () =>
+  live("connection refused is a ConnectError", () =>
     Effect.gen(function* () {
       const port = yield* freePort
       const error = yield* Effect.flip(TCPClient.connect({ host: "127.0.0.1", port }))
@@ -94,6 +109,34 @@ describe("TCPClient", () => {
     })
   )
 
+  live("reconnection with Effect.retry dials again", () =>
+    Effect.gen(function* () {
+      const service = yield* TCPService.make({
+        host: "127.0.0.1",
+        handler: Effect.gen(function* () {
+          const line = text(yield* Receive.untilEol())
+          // the first two conversations hang up without answering
+          if (line === "try\r\n") yield* Connection.close
+        })
+      })
+      let attempts = 0
+      const result = yield* Effect.gen(function* () {
+        attempts++
+        const client = yield* TCPClient.connect({ host: "127.0.0.1", port: service.port })
+        return yield* TCPClient.call(
+          client,
+          Effect.andThen(Connection.send(attempts < 3 ? "try\r\n" : "last\r\n"), Receive.untilEol())
+        )
+      }).pipe(Effect.scoped, Effect.retry(Schedule.recurs(5)), Effect.exit)
+      // the third conversation returns without answering too, so every attempt fails: 6 dials in all
+      assert.isTrue(Exit.isFailure(result))
+      assert.strictEqual(attempts, 6)
+    })
+  )
+})
+
+// node only: the simulation's TLS is transparent (no handshake to stall, no certificate to refuse)
+describe("TCPClient TLS (node)", () => {
   it.live("connect timeout (a TLS handshake that never completes)", () =>
     Effect.gen(function* () {
       // a plain TCP listener that accepts and never answers: the TLS handshake cannot complete
@@ -117,31 +160,6 @@ describe("TCPClient", () => {
       assert.strictEqual(error._tag, "ConnectError")
       assert.isTrue(error.timedOut)
       assert.isTrue(error.tls)
-    })
-  )
-
-  it.live("reconnection with Effect.retry dials again", () =>
-    Effect.gen(function* () {
-      const service = yield* TCPService.make({
-        host: "127.0.0.1",
-        handler: Effect.gen(function* () {
-          const line = text(yield* Receive.untilEol())
-          // the first two conversations hang up without answering
-          if (line === "try\r\n") yield* Connection.close
-        })
-      })
-      let attempts = 0
-      const result = yield* Effect.gen(function* () {
-        attempts++
-        const client = yield* TCPClient.connect({ host: "127.0.0.1", port: service.port })
-        return yield* TCPClient.call(
-          client,
-          Effect.andThen(Connection.send(attempts < 3 ? "try\r\n" : "last\r\n"), Receive.untilEol())
-        )
-      }).pipe(Effect.scoped, Effect.retry(Schedule.recurs(5)), Effect.exit)
-      // the third conversation returns without answering too, so every attempt fails: 6 dials in all
-      assert.isTrue(Exit.isFailure(result))
-      assert.strictEqual(attempts, 6)
     })
   )
 

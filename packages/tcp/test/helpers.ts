@@ -1,10 +1,14 @@
 /**
- * Test harness: raw node:net peers (the tests control their exact behaviour) and a fake socket whose
+ * Test harness: peers on the network in context (shared cases), raw node:net peers (the tests control their exact behaviour) and a fake socket whose
  * reader yields given chunks.
  */
 import * as Net from "node:net"
+import { Network } from "@diesel/core"
+import { SimNetwork } from "@diesel/sim"
+import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 
 /** A raw client socket, connected, destroyed with the scope. */
@@ -85,6 +89,82 @@ export const fakeSocket = (chunks: ReadonlyArray<Uint8Array>) => {
   })
   return { socket, written }
 }
+
+/** A test case body, as `it.live` takes it. */
+type Case = () => Effect.Effect<unknown, unknown, Scope.Scope>
+
+/** Registers a case (`it.live` or `it.effect`); the body runs on the network of the enclosing `onBothNetworks`. */
+export type NetworkCase = (name: string, self: Case, timeout?: number) => void
+
+/**
+ * Registers `cases` twice, once on the Node network (real sockets) and once on a fresh simulated network
+ * (perfect links, seed 1): the behaviour they check is defined for both. The case's scope closes inside the
+ * network, so its servers and clients shut down while the simulation still delivers their FINs.
+ */
+export const onBothNetworks = (
+  title: string,
+  cases: (live: NetworkCase, effect: NetworkCase, network: "node" | "sim") => void
+): void => {
+  for (const { name, provide } of SimNetwork.providers({ seed: 1 })) {
+    describe(`${title} (${name})`, () => {
+      cases(
+        (caseName, self, timeout) => it.live(caseName, () => provide(Effect.scoped(self())), timeout),
+        (caseName, self, timeout) => it.effect(caseName, () => provide(Effect.scoped(self())), timeout),
+        name
+      )
+    })
+  }
+}
+
+/** A plain TCP client driven by the test, connected through the `Network` in context. */
+export interface Peer {
+  /** Write and wait until the network took the bytes. */
+  readonly write: (data: string | Uint8Array) => Effect.Effect<void, unknown>
+  /** Read until `n` bytes arrived (or the stream ends), returning what arrived (at most `n` bytes). */
+  readonly read: (n: number) => Effect.Effect<Buffer>
+  /** Half-close: send FIN, keep reading. */
+  readonly end: Effect.Effect<void>
+}
+
+/** A connected peer, closed with the scope. */
+export const peerConnect = (port: number, host = "127.0.0.1"): Effect.Effect<Peer, unknown, Scope.Scope> =>
+  Effect.gen(function* () {
+    const network = yield* Network.Network
+    const socket = yield* network.connect({ host, port })
+    const reader = yield* socket.reader
+    const writerScope = yield* Scope.fork(yield* Effect.scope)
+    const writer = yield* Scope.provide(socket.writer, writerScope)
+    let pending = Buffer.alloc(0)
+    let ended = false
+    const read = (n: number): Effect.Effect<Buffer> =>
+      Effect.gen(function* () {
+        const chunks: Array<Buffer> = [pending]
+        let size = pending.byteLength
+        while (size < n && !ended) {
+          const result = yield* Effect.result(reader.pull)
+          if (result._tag === "Failure") {
+            ended = true
+            break
+          }
+          for (const chunk of result.success) {
+            const buffer = Buffer.from(chunk)
+            chunks.push(buffer)
+            size += buffer.byteLength
+          }
+        }
+        const all = Buffer.concat(chunks)
+        pending = all.subarray(Math.min(n, all.byteLength))
+        return all.subarray(0, Math.min(n, all.byteLength))
+      })
+    return {
+      write: (data) => writer.write(data),
+      read,
+      end: Scope.close(writerScope, Exit.void)
+    }
+  })
+
+/** Read everything until the peer closes. */
+export const peerReadToEnd = (peer: Peer): Effect.Effect<Buffer> => peer.read(Number.POSITIVE_INFINITY)
 
 /** Split `bytes` at the given (sorted, deduplicated) cut points. */
 export const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {

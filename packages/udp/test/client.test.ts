@@ -1,11 +1,11 @@
 import { Connection, Network } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
-import { assert, describe, it } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as NetAddress from "effect/net/NetAddress"
-import { testClient, text } from "./helpers.js"
+import { onBothNetworks, testClient, text } from "./helpers.js"
 
 const echo = Effect.forever(Effect.flatMap(UDPConnection.datagram, (datagram) => Connection.send(datagram.payload)))
 
@@ -13,14 +13,14 @@ const echo = Effect.forever(Effect.flatMap(UDPConnection.datagram, (datagram) =>
 const closedPort = (host: string) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const socket = yield* Network.node.datagramSocket({ bind: { address: host, port: 0 } })
+      const socket = yield* (yield* Network.Network).datagramSocket({ bind: { address: host, port: 0 } })
       const reader = yield* socket.reader
       return reader.address.port
     })
   )
 
-describe("UDPConnection client", () => {
-  it.live("connect runs one conversation with the server (host name resolved) and returns its result", () =>
+onBothNetworks("UDPConnection client", (live) => {
+  live("connect runs one conversation with the server (host name resolved) and returns its result", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
       const reply = yield* UDPConnection.connect(
@@ -36,7 +36,7 @@ describe("UDPConnection client", () => {
     })
   )
 
-  it.live("the handler's failure is the failure of connect", () =>
+  live("the handler's failure is the failure of connect", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
       const error = yield* Effect.flip(
@@ -46,7 +46,7 @@ describe("UDPConnection client", () => {
     })
   )
 
-  it.live("datagrams from any other source never reach the client conversation", () =>
+  live("datagrams from any other source never reach the client conversation", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
       const go = yield* Deferred.make<void>()
@@ -73,7 +73,7 @@ describe("UDPConnection client", () => {
     })
   )
 
-  it.live("IPv6 client", () =>
+  live("IPv6 client", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "::1", handler: echo })
       const reply = yield* UDPConnection.connect(
@@ -87,7 +87,7 @@ describe("UDPConnection client", () => {
     })
   )
 
-  it.live("an ICMP port unreachable is reported to the conversation that sent, which keeps running", () =>
+  live("an ICMP port unreachable is reported to the conversation that sent, which keeps running", () =>
     Effect.gen(function* () {
       const port = yield* closedPort("127.0.0.1")
       const result = yield* UDPConnection.connect(
@@ -111,7 +111,7 @@ describe("UDPConnection client", () => {
     })
   )
 
-  it.live("after an ICMP error the same conversation reaches a server that appears on that port", () =>
+  live("after an ICMP error the same conversation reaches a server that appears on that port", () =>
     Effect.gen(function* () {
       const port = yield* closedPort("127.0.0.1")
       const unreachable = yield* Deferred.make<void>()
@@ -139,7 +139,7 @@ describe("UDPConnection client", () => {
     })
   )
 
-  it.live("a name that does not resolve is a BindError", () =>
+  live("a name that does not resolve is a BindError", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(UDPConnection.connect({ host: "no-such-host.invalid", port: 9 }, Effect.void))
       assert.strictEqual(error._tag, "BindError")

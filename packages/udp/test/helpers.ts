@@ -1,4 +1,6 @@
 import { Network } from "@diesel/core"
+import { SimNetwork } from "@diesel/sim"
+import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as NetAddress from "effect/net/NetAddress"
 import type * as Scope from "effect/Scope"
@@ -23,7 +25,8 @@ export const testClient = (
   options?: { readonly receiveBuffer?: number }
 ): Effect.Effect<TestClient, unknown, Scope.Scope> =>
   Effect.gen(function* () {
-    const socket = yield* Network.node.datagramSocket({
+    const network = yield* Network.Network
+    const socket = yield* network.datagramSocket({
       bind: { address: host, port: 0 },
       receiveBuffer: { capacity: options?.receiveBuffer ?? 100_000 },
       kernelReceiveBufferSize: 4 * 1024 * 1024
@@ -54,3 +57,29 @@ export const testClient = (
       receiveText: Effect.map(receive, (datagram) => text(datagram.payload))
     }
   })
+
+/** A test case body, as `it.live` takes it. */
+type Case = () => Effect.Effect<unknown, unknown, Scope.Scope>
+
+/** Registers a case (`it.live` or `it.effect`); the body runs on the network of the enclosing `onBothNetworks`. */
+export type NetworkCase = (name: string, self: Case, timeout?: number) => void
+
+/**
+ * Registers `cases` twice, once on the Node network (real sockets) and once on a fresh simulated network
+ * (perfect links, seed 1): the behaviour they check is defined for both. The case's scope closes inside the
+ * network, so its servers and clients shut down while the simulation still delivers their FINs.
+ */
+export const onBothNetworks = (
+  title: string,
+  cases: (live: NetworkCase, effect: NetworkCase, network: "node" | "sim") => void
+): void => {
+  for (const { name, provide } of SimNetwork.providers({ seed: 1 })) {
+    describe(`${title} (${name})`, () => {
+      cases(
+        (caseName, self, timeout) => it.live(caseName, () => provide(Effect.scoped(self())), timeout),
+        (caseName, self, timeout) => it.effect(caseName, () => provide(Effect.scoped(self())), timeout),
+        name
+      )
+    })
+  }
+}

@@ -8,7 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as NetAddress from "effect/net/NetAddress"
 import * as Scope from "effect/Scope"
-import { testClient, text } from "./helpers.js"
+import { onBothNetworks, testClient, text } from "./helpers.js"
 
 const echo = Effect.forever(Effect.flatMap(UDPConnection.datagram, (datagram) => Connection.send(datagram.payload)))
 
@@ -39,8 +39,8 @@ const collectGarbage = (): (() => void) => {
   }
 }
 
-describe("UDPConnection lifecycle", () => {
-  it.live("metrics: live conversations, started/ended by reason, datagrams and bytes in/out, drops", () =>
+onBothNetworks("UDPConnection lifecycle", (live) => {
+  live("metrics: live conversations, started/ended by reason, datagrams and bytes in/out, drops", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({
         port: 0,
@@ -76,7 +76,7 @@ describe("UDPConnection lifecycle", () => {
     })
   )
 
-  it.live("graceful shutdown runs every conversation's finalizers, which can still send", () =>
+  live("graceful shutdown runs every conversation's finalizers, which can still send", () =>
     Effect.gen(function* () {
       const finalized: Array<string> = []
       const handler = Effect.gen(function* () {
@@ -107,7 +107,10 @@ describe("UDPConnection lifecycle", () => {
       assert.strictEqual(after, before - 3)
     })
   )
+})
 
+// node only: a heap baseline of the real-socket path, and the suite's time budget (the sim runs 100k exchanges too, slower)
+describe("UDPConnection lifecycle, churn (node)", () => {
   it.live(
     "after 100,000 conversations have come and gone, memory and live loops are back to the baseline",
     () =>

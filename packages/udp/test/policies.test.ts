@@ -1,12 +1,12 @@
 import type { Mailbox } from "@diesel/core"
 import { Connection } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
-import { assert, describe, it } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as NetAddress from "effect/net/NetAddress"
 import { TestClock } from "effect/testing"
-import { testClient, text } from "./helpers.js"
+import { onBothNetworks, testClient, text } from "./helpers.js"
 
 const echo = Effect.forever(Effect.flatMap(UDPConnection.datagram, (datagram) => Connection.send(datagram.payload)))
 
@@ -19,8 +19,8 @@ const echoUntilBye = Effect.gen(function* () {
   }
 })
 
-describe("UDPConnection limits and policies", () => {
-  it.live("maxConversations with overflow refuse: new peers are dropped until a conversation ends", () =>
+onBothNetworks("UDPConnection limits and policies", (live, effect) => {
+  live("maxConversations with overflow refuse: new peers are dropped until a conversation ends", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({
         port: 0,
@@ -46,7 +46,7 @@ describe("UDPConnection limits and policies", () => {
     })
   )
 
-  it.live("maxConversations with evictOldestIdle: the least recently active conversation ends", () =>
+  live("maxConversations with evictOldestIdle: the least recently active conversation ends", () =>
     Effect.gen(function* () {
       const finalized: Array<string> = []
       const handler = Effect.gen(function* () {
@@ -77,7 +77,7 @@ describe("UDPConnection limits and policies", () => {
     })
   )
 
-  it.live("the accept hook can refuse a peer; its handler never runs", () =>
+  live("the accept hook can refuse a peer; its handler never runs", () =>
     Effect.gen(function* () {
       const refused = yield* testClient()
       const welcome = yield* testClient()
@@ -101,7 +101,7 @@ describe("UDPConnection limits and policies", () => {
     })
   )
 
-  it.effect("idle timeout ends a quiet conversation and frees it (TestClock)", () =>
+  effect("idle timeout ends a quiet conversation and frees it (TestClock)", () =>
     Effect.gen(function* () {
       const ended = yield* Deferred.make<void>()
       const server = yield* UDPConnection.make({
@@ -165,15 +165,15 @@ describe("UDPConnection limits and policies", () => {
     })
 
   // the handler takes "1" at once, then waits: its mailbox (capacity 4) sees the other nine
-  it.live("mailbox dropNewest keeps the first datagrams and counts the drops", () =>
+  live("mailbox dropNewest keeps the first datagrams and counts the drops", () =>
     mailboxCase("dropNewest", ["1", "2", "3", "4", "5"])
   )
 
-  it.live("mailbox dropOldest keeps the latest datagrams and counts the drops", () =>
+  live("mailbox dropOldest keeps the latest datagrams and counts the drops", () =>
     mailboxCase("dropOldest", ["1", "7", "8", "9", "10"])
   )
 
-  it.live("mailbox backpressure holds the socket back instead of dropping", () =>
+  live("mailbox backpressure holds the socket back instead of dropping", () =>
     Effect.gen(function* () {
       const events: Array<string> = []
       const go = yield* Deferred.make<void>()

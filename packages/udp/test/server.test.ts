@@ -1,15 +1,15 @@
 import { ConnectedLoop, Connection, Event, Loop } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
-import { assert, describe, it } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as NetAddress from "effect/net/NetAddress"
-import { bytes, testClient, text } from "./helpers.js"
+import { bytes, onBothNetworks, testClient, text } from "./helpers.js"
 
 const echo = Effect.forever(Effect.flatMap(UDPConnection.datagram, (datagram) => Connection.send(datagram.payload)))
 
-describe("UDPConnection server", () => {
-  it.live("echoes per peer, one conversation each, replies go to the right peer", () =>
+onBothNetworks("UDPConnection server", (live) => {
+  live("echoes per peer, one conversation each, replies go to the right peer", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
       const a = yield* testClient()
@@ -31,7 +31,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("the handler sees its peer, forked children send on the same conversation, first races a sleep", () =>
+  live("the handler sees its peer, forked children send on the same conversation, first races a sleep", () =>
     Effect.gen(function* () {
       const handler = Effect.gen(function* () {
         yield* Loop.label("greeter")
@@ -58,7 +58,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("delivers a burst in order", () =>
+  live("delivers a burst in order", () =>
     Effect.gen(function* () {
       const count = 2000
       const server = yield* UDPConnection.make({
@@ -82,7 +82,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("a 0-byte datagram is a datagram", () =>
+  live("a 0-byte datagram is a datagram", () =>
     Effect.gen(function* () {
       const seen = yield* Deferred.make<number>()
       const handler = Effect.gen(function* () {
@@ -100,7 +100,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("datagrams of 65,507 bytes arrive whole (IPv4)", () =>
+  live("datagrams of 65,507 bytes arrive whole (IPv4)", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({
         port: 0,
@@ -118,7 +118,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("IPv6: serves peers on ::1", () =>
+  live("IPv6: serves peers on ::1", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "::1", handler: echo })
       assert.isTrue(NetAddress.isInetAddressV6(server.localAddress))
@@ -135,7 +135,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("a handler that fails or dies ends its own conversation only", () =>
+  live("a handler that fails or dies ends its own conversation only", () =>
     Effect.gen(function* () {
       const handler = Effect.forever(
         Effect.gen(function* () {
@@ -168,7 +168,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("a conversation sending to a peer that went away (ICMP port unreachable) does not disturb the socket", () =>
+  live("a conversation sending to a peer that went away (ICMP port unreachable) does not disturb the socket", () =>
     Effect.gen(function* () {
       const gone = yield* Deferred.make<void>()
       const sentAfter = yield* Deferred.make<void>()
@@ -204,7 +204,7 @@ describe("UDPConnection server", () => {
     })
   )
 
-  it.live("the socket service sends to any address and lists the table", () =>
+  live("the socket service sends to any address and lists the table", () =>
     Effect.gen(function* () {
       const server = yield* UDPConnection.make({ port: 0, host: "127.0.0.1", handler: echo })
       const client = yield* testClient()

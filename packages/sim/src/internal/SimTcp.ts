@@ -14,7 +14,7 @@
  *
  * @internal
  */
-import type { Network } from "@diesel/core"
+import { Network } from "@diesel/core"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -413,6 +413,11 @@ class Connection {
     return this.finQueued
   }
 
+  /** `destroy` ran: writes still waiting for buffer space fail, as Node fails them on `socket.destroy()`. */
+  get destroyed(): boolean {
+    return this.localEnded
+  }
+
   /** Half-close: FIN after the queued bytes. */
   shutdownWrite(): void {
     if (this.finQueued || this.state === "closed") return
@@ -747,6 +752,7 @@ const makeSocket = (
     Effect.suspend(() => {
       if (connection.writeFailure !== undefined) return Effect.fail(connection.writeFailure)
       if (connection.writable || connection.state === "closed") return Effect.void
+      if (connection.destroyed) return Effect.fail(writeError(systemError(connection.host, "EPIPE", "write")))
       return Effect.andThen(connection.changed, awaitWritable(connection))
     })
 
@@ -870,8 +876,14 @@ export const listen = (
             Effect.acquireRelease(Effect.succeed(connection), () => Effect.sync(() => connection.closeReader())),
             undefined
           )
+          const local = NetAddress.inetAddressFromIpString(connection.local.address, connection.local.port)
+          const remote = NetAddress.inetAddressFromIpString(connection.remote.address, connection.remote.port)
+          const context =
+            local._tag === "Success" && remote._tag === "Success"
+              ? Context.add(services, Network.AcceptedEnds, { local: local.success, remote: remote.success })
+              : services
           track(
-            Effect.runForkWith(services)(
+            Effect.runForkWith(context)(
               handler(socket).pipe(
                 Effect.ignoreCause({ log: "Unhandled", message: "Unhandled error in simulated SocketServer" })
               )
