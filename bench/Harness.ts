@@ -13,7 +13,8 @@
  * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { fileURLToPath, pathToFileURL } from "node:url"
 
 /**
  * One measured figure: the median over rounds of one subject on one case.
@@ -433,4 +434,53 @@ export const serveChild = (handlers: Handlers): void => {
   })
   process.once("disconnect", () => process.exit(0))
   send({ id: 0, ok: true } satisfies Reply)
+}
+
+const ratioText = (row: Row, ours: Row | undefined): string => {
+  if (ours === undefined || isOurs(row.subject)) return ""
+  const r = ratio(ours.value, row.value)
+  return Number.isFinite(r) ? `${r.toFixed(2)}x` : "n/a"
+}
+
+/**
+ * One markdown table for a benchmark: every case, every subject, and ours divided by each baseline.
+ *
+ * @since 0.1.0
+ */
+export const markdownTable = (name: string, rows: ReadonlyArray<Row>, error?: string): string => {
+  const lines = [`### ${name}`, "", `| case | subject | median | unit | ${OURS} ÷ subject |`, "|---|---|--:|---|--:|"]
+  for (const caseName of new Set(rows.map((row) => row.case))) {
+    const caseRows = rows.filter((row) => row.case === caseName)
+    const ours = caseRows.find((row) => isOurs(row.subject))
+    caseRows.forEach((row, index) => {
+      const caseCell = index === 0 ? `${caseName} ${row.higherIsBetter ? "↑" : "↓"}` : ""
+      lines.push(`| ${caseCell} | ${row.subject} | ${format(row.value)} | ${row.unit} | ${ratioText(row, ours)} |`)
+    })
+  }
+  if (error !== undefined) lines.push("", `**failed**: ${error.split("\n")[0] ?? ""}`)
+  return lines.join("\n")
+}
+
+/**
+ * `true` when the module with this `import.meta.url` is the script node was started with.
+ *
+ * @since 0.1.0
+ */
+export const isMain = (moduleUrl: string): boolean =>
+  process.argv[1] !== undefined && moduleUrl === pathToFileURL(process.argv[1]).href
+
+/**
+ * Run one benchmark on its own (`tsx bench/udp.ts [--smoke]`): print its table and write
+ * `bench/results/<name>.json` and `.md`.
+ *
+ * @since 0.1.0
+ */
+export const runAlone = async (benchmark: Benchmark): Promise<void> => {
+  const rows = await benchmark.run({ smoke: process.argv.includes("--smoke") })
+  const table = markdownTable(benchmark.name, rows)
+  const dir = fileURLToPath(new URL("./results/", import.meta.url))
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(`${dir}${benchmark.name}.json`, `${JSON.stringify(rows, null, 2)}\n`)
+  writeFileSync(`${dir}${benchmark.name}.md`, `${table}\n`)
+  process.stdout.write(`${table}\n`)
 }

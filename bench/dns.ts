@@ -8,23 +8,13 @@
  * Run alone: `pnpm exec tsx --conditions=@diesel/source bench/dns.ts [--smoke]`
  */
 import { promises as NodeDns } from "node:dns"
-import { mkdir, writeFile } from "node:fs/promises"
-import { dirname, join } from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
 import { Resolver, ResolverConfig } from "@diesel/clients/dns"
 import DNS2 from "dns2"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as KnotServer from "../packages/clients/test/harness/KnotServer.js"
-
-export interface Row {
-  readonly case: string
-  readonly subject: string
-  readonly value: number
-  readonly unit: string
-  readonly higherIsBetter: boolean
-}
+import { isMain, type Row, runAlone } from "./Harness.js"
 
 const inFlight = 50
 
@@ -205,32 +195,4 @@ export const benchmark = {
   }
 }
 
-/** A markdown table: one line per case, one column per subject, and diesel's ratio to node:dns. */
-export const markdown = (rows: ReadonlyArray<Row>): string => {
-  const names = subjects.map((subject) => subject.name)
-  const lines = [
-    `| case (${inFlight} in flight) | ${names.join(" | ")} | diesel / node:dns |`,
-    `|---|${names.map(() => "---:").join("|")}|---:|`
-  ]
-  for (const caseName of [...new Set(rows.map((row) => row.case))]) {
-    const value = (subject: string) =>
-      rows.find((row) => row.case === caseName && row.subject === subject)?.value ?? Number.NaN
-    const ratio = value(diesel.name) / value(node.name)
-    const unit = rows.find((row) => row.case === caseName)?.unit ?? ""
-    lines.push(
-      `| ${caseName} (${unit}) | ${names.map((name) => value(name).toLocaleString("en-US")).join(" | ")} | ${ratio.toFixed(2)} |`
-    )
-  }
-  return lines.join("\n")
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const smoke = process.argv.includes("--smoke")
-  const rows = await benchmark.run({ smoke })
-  const table = markdown(rows)
-  console.log(table)
-  const results = join(dirname(fileURLToPath(import.meta.url)), "results")
-  await mkdir(results, { recursive: true })
-  await writeFile(join(results, "dns.json"), `${JSON.stringify(rows, null, 2)}\n`)
-  await writeFile(join(results, "dns.md"), `${table}\n`)
-}
+if (isMain(import.meta.url)) await runAlone(benchmark)

@@ -18,14 +18,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { Redis as IORedis } from "ioredis"
 import { createClient } from "redis"
-
-export interface Row {
-  readonly case: string
-  readonly subject: string
-  readonly value: number
-  readonly unit: string
-  readonly higherIsBetter: boolean
-}
+import { isMain, type Row, runAlone } from "./Harness.js"
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -263,26 +256,4 @@ const run = async (options: { readonly smoke: boolean }): Promise<ReadonlyArray<
 /** The benchmark, for bench/run.ts. */
 export const benchmark = { name: "redis", run }
 
-/** A markdown table: one row per case, one column per client, and diesel's ratios to the others. */
-export const toMarkdown = (rows: ReadonlyArray<Row>): string => {
-  const cases = [...new Set(rows.map((r) => r.case))]
-  const value = (c: string, s: string) => rows.find((r) => r.case === c && r.subject === s)?.value ?? Number.NaN
-  const lines = [
-    "| case | diesel (ops/s) | ioredis (ops/s) | node-redis (ops/s) | diesel / ioredis | diesel / node-redis |",
-    "|---|---:|---:|---:|---:|---:|"
-  ]
-  for (const c of cases) {
-    const d = value(c, "diesel")
-    const i = value(c, "ioredis")
-    const n = value(c, "node-redis")
-    lines.push(
-      `| ${c} | ${d.toLocaleString("en")} | ${i.toLocaleString("en")} | ${n.toLocaleString("en")} | ${(d / i).toFixed(2)} | ${(d / n).toFixed(2)} |`
-    )
-  }
-  return lines.join("\n")
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const rows = await run({ smoke: process.argv.includes("--smoke") })
-  console.log(toMarkdown(rows))
-}
+if (isMain(import.meta.url)) await runAlone(benchmark)

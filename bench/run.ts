@@ -17,7 +17,7 @@ import os from "node:os"
 import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { type Benchmark, canCollectGarbage, format, isOurs, log, now, OURS, type Row, ratio } from "./Harness.js"
+import { type Benchmark, canCollectGarbage, isOurs, log, markdownTable, now, OURS, type Row, ratio } from "./Harness.js"
 
 /** Benchmark modules, in run order; a module that does not exist (yet) is skipped. */
 const modules = ["./core.ts", "./udp.ts", "./tcp.ts", "./redis.ts", "./dns.ts", "./sim.ts"]
@@ -83,32 +83,8 @@ const isBenchmark = (value: unknown): value is Benchmark =>
 const errorText = (error: unknown): string =>
   error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(error)
 
-const ratioText = (row: Row, ours: Row | undefined): string => {
-  if (ours === undefined || isOurs(row.subject)) return ""
-  const r = ratio(ours.value, row.value)
-  return Number.isFinite(r) ? `${r.toFixed(2)}x` : "n/a"
-}
-
-/** One markdown table: every case, every subject, and ours divided by each baseline. */
-const table = (outcome: Outcome): string => {
-  const lines = [
-    `### ${outcome.name}`,
-    "",
-    `| case | subject | median | unit | ${OURS} ÷ subject |`,
-    "|---|---|--:|---|--:|"
-  ]
-  const cases = [...new Set(outcome.rows.map((row) => row.case))]
-  for (const name of cases) {
-    const caseRows = outcome.rows.filter((row) => row.case === name)
-    const ours = caseRows.find((row) => isOurs(row.subject))
-    caseRows.forEach((row, index) => {
-      const caseCell = index === 0 ? `${name} ${row.higherIsBetter ? "↑" : "↓"}` : ""
-      lines.push(`| ${caseCell} | ${row.subject} | ${format(row.value)} | ${row.unit} | ${ratioText(row, ours)} |`)
-    })
-  }
-  if (outcome.error !== undefined) lines.push("", `**failed**: ${outcome.error.split("\n")[0] ?? ""}`)
-  return lines.join("\n")
-}
+/** One markdown table per benchmark. */
+const table = (outcome: Outcome): string => markdownTable(outcome.name, outcome.rows, outcome.error)
 
 const cpus = os.cpus()
 const environment = {

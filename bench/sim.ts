@@ -14,14 +14,7 @@ import { SimNetwork } from "@diesel/sim"
 import { Duration, Effect, Fiber, Layer } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
 import { TestClock } from "effect/testing"
-
-export interface Row {
-  readonly case: string
-  readonly subject: string
-  readonly value: number
-  readonly unit: string
-  readonly higherIsBetter: boolean
-}
+import { isMain, type Row, runAlone } from "./Harness.js"
 
 interface Outcome {
   readonly realSeconds: number
@@ -157,22 +150,4 @@ export const benchmark = {
   }
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/"))
-if (isMain) {
-  const smoke = process.argv.includes("--smoke")
-  benchmark.run({ smoke }).then(
-    (rows) => {
-      console.log("| case | subject | value | unit |")
-      console.log("|---|---|---|---|")
-      for (const row of rows) {
-        console.log(
-          `| ${row.case} | ${row.subject} | ${row.value.toFixed(row.unit === "ratio" ? 4 : 2)} | ${row.unit} |`
-        )
-      }
-    },
-    (error: unknown) => {
-      console.error(error)
-      process.exitCode = 1
-    }
-  )
-}
+if (isMain(import.meta.url)) await runAlone(benchmark)

@@ -12,14 +12,14 @@
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
 import { Connection } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { markdown, type Row, writeResults } from "./udp.js"
+import { isMain, type Row, runAlone } from "./Harness.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const loadScript = Path.join(here, "udp-load.ts")
@@ -144,9 +144,4 @@ export const benchmark = {
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const rows = await benchmark.run({ smoke: process.argv.includes("--smoke") })
-  const table = markdown(rows)
-  writeResults("udp-idle", rows, table)
-  process.stdout.write(`${table}\n`)
-}
+if (isMain(import.meta.url)) await runAlone(benchmark)

@@ -18,23 +18,15 @@
  */
 import { spawn } from "node:child_process"
 import * as Dgram from "node:dgram"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
 import { Connection } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
 import * as NodeDatagramSocket from "@effect/platform-node/NodeDatagramSocket"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-
-export interface Row {
-  readonly case: string
-  readonly subject: string
-  readonly value: number
-  readonly unit: string
-  readonly higherIsBetter: boolean
-}
+import { isMain, type Row, runAlone } from "./Harness.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const loadScript = Path.join(here, "udp-load.ts")
@@ -225,29 +217,4 @@ export const benchmark = {
   }
 }
 
-/** Rows as a markdown table, with each subject's ratio to node:dgram. */
-export const markdown = (rows: ReadonlyArray<Row>, baseline = "node:dgram"): string => {
-  const lines = [`| case | subject | median | unit | vs ${baseline} |`, "|---|---|---:|---|---:|"]
-  for (const row of rows) {
-    const base = rows.find((other) => other.case === row.case && other.subject === baseline)
-    const ratio = base === undefined ? "" : `${(row.value / base.value).toFixed(2)}x`
-    const value = row.value >= 100 ? Math.round(row.value).toLocaleString("en-US") : row.value.toFixed(3)
-    lines.push(`| ${row.case} | ${row.subject} | ${value} | ${row.unit} | ${ratio} |`)
-  }
-  return lines.join("\n")
-}
-
-export const writeResults = (name: string, rows: ReadonlyArray<Row>, table: string): void => {
-  const dir = Path.join(here, "results")
-  Fs.mkdirSync(dir, { recursive: true })
-  Fs.writeFileSync(Path.join(dir, `${name}.json`), `${JSON.stringify(rows, null, 2)}\n`)
-  Fs.writeFileSync(Path.join(dir, `${name}.md`), `${table}\n`)
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const smoke = process.argv.includes("--smoke")
-  const rows = await benchmark.run({ smoke })
-  const table = markdown(rows)
-  writeResults("udp", rows, table)
-  process.stdout.write(`${table}\n`)
-}
+if (isMain(import.meta.url)) await runAlone(benchmark)
