@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import { ByteBuffer, Connection } from "@diesel/core"
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -23,6 +24,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import type * as NetAddress from "effect/net/NetAddress"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import * as Metrics from "./Metrics.js"
@@ -135,6 +137,19 @@ const toBuffers = (value: string | Uint8Array | ReadonlyArray<string | Uint8Arra
 const byteLength = (data: Uint8Array | string): number =>
   typeof data === "string" ? Buffer.byteLength(data) : data.byteLength
 
+// Deferred flushes of every connection run from one `setImmediate` per event-loop turn (not one each).
+let deferred: Array<() => void> = []
+
+const runDeferred = () => {
+  const tasks = deferred
+  deferred = []
+  for (const task of tasks) task()
+}
+
+const defer = (task: () => void) => {
+  if (deferred.push(task) === 1) setImmediate(runDeferred)
+}
+
 /**
  * Open `socket` (acquiring its reader connects a client socket) and make a connection over it. The
  * connection lives until the scope closes; closing the scope closes the socket.
@@ -226,24 +241,25 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       metrics.bytesIn(n)
     }
 
-    const pullDone = Effect.sync(() => {
+    // runs however the pull ends (bytes, error, interruption): the bytes of a pull that completed are
+    // kept even if the fiber is interrupted right after
+    const afterPull = (exit: Exit.Exit<Arr.NonEmptyReadonlyArray<Uint8Array | string>, Socket.SocketError>) => {
       pulling = false
+      if (Exit.isSuccess(exit)) onChunks(exit.value)
+      else {
+        const error = Cause.findError(exit.cause)
+        if (Result.isSuccess(error)) ended ??= toEnded(error.success)
+      }
       wakePullWaiters()
-    })
+      return Effect.void
+    }
 
-    const pull: Effect.Effect<void, Connection.InputEnded> = reader.pull.pipe(
-      Effect.matchEffect({
-        onSuccess: (chunks) => {
-          onChunks(chunks)
-          return Effect.void
-        },
-        onFailure: (error) => {
-          ended ??= toEnded(error)
-          return Effect.fail(ended)
-        }
-      }),
-      Effect.ensuring(pullDone)
-    )
+    const pullEnded = Effect.suspend(() => Effect.fail(ended ?? new Connection.InputEnded({ reason: "closed" })))
+
+    const pull: Effect.Effect<void, Connection.InputEnded> = Effect.matchEffect(Effect.onExit(reader.pull, afterPull), {
+      onSuccess: () => Effect.void,
+      onFailure: () => pullEnded
+    })
 
     /** Another fiber is pulling: wait until its pull ends (with bytes, an error, or an interruption). */
     const awaitPull = Effect.callback<void>((resume) => {
@@ -263,7 +279,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         }
         if (pulling) return awaitPull
         // about to wait for the peer: write what this conversation has sent so far first
-        if (outbox.length > 0 && !flushing) return Effect.andThen(flush, fill)
+        if (outbox.length > 0 && !flushing) return Effect.andThen(flushOnce, fill)
         pulling = true
         return pull
       }
@@ -306,8 +322,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
     /** Write the current outbox with one `writeAll`. */
     const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
       const chunks = outbox
-      const [first, ...rest] = chunks
-      if (first === undefined) return Effect.void
+      if (!Arr.isReadonlyArrayNonEmpty(chunks)) return Effect.void
       const waiters = batchWaiters
       outbox = []
       priorities = undefined
@@ -320,20 +335,19 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       flushing = true
       // a failure is recorded (and reported to the senders waiting for this batch) by the exit handler
       return Effect.ignore(
-        Effect.onExit(writer.writeAll([first, ...rest]), (exit) =>
-          Effect.sync(() => {
-            flushing = false
-            const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-            if (failed) {
-              writeError = exit.cause
-              writeClosed = true
-            }
-            for (const resume of waiters) resume(!failed)
-            if (failed) dropOutbox()
-            else if (outbox.length > 0 && Exit.isFailure(exit)) schedule()
-            wakeIdle()
-          })
-        )
+        Effect.onExit(writer.writeAll(chunks), (exit) => {
+          flushing = false
+          const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+          if (failed) {
+            writeError = exit.cause
+            writeClosed = true
+          }
+          for (const resume of waiters) resume(!failed)
+          if (failed) dropOutbox()
+          else if (outbox.length > 0 && Exit.isFailure(exit)) schedule()
+          wakeIdle()
+          return Effect.void
+        })
       )
     })
 
@@ -373,7 +387,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
     function schedule() {
       if (flushScheduled) return
       flushScheduled = true
-      setImmediate(runBackground)
+      defer(runBackground)
     }
 
     const awaitBatch = Effect.callback<void, Connection.SendError>((resume) => {
