@@ -140,13 +140,19 @@ const byteLength = (data: Uint8Array | string): number =>
 // Deferred flushes of every connection run from one `setImmediate` per event-loop turn (not one each).
 let deferred: Array<() => void> = []
 
-const runDeferred = () => {
+function runDeferred(): void {
   const tasks = deferred
   deferred = []
-  for (const task of tasks) task()
+  let done = 0
+  try {
+    for (; done < tasks.length; done++) tasks[done]?.()
+  } finally {
+    // a task that throws does not strand the connections queued after it
+    for (const task of tasks.slice(done + 1)) defer(task)
+  }
 }
 
-const defer = (task: () => void) => {
+function defer(task: () => void): void {
   if (deferred.push(task) === 1) setImmediate(runDeferred)
 }
 
