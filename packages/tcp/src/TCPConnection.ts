@@ -285,7 +285,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         }
         if (pulling) return awaitPull
         // about to wait for the peer: write what this conversation has sent so far first
-        if (outbox.length > 0 && !flushing) return Effect.andThen(flushOnce, fill)
+        if (outbox.length > 0 && !flushing) return writeOutbox(fill)
         pulling = true
         return pull
       }
@@ -326,9 +326,10 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
     }
 
     /** Write the current outbox with one `writeAll`. */
-    const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
+    /** Write the current outbox with one `writeAll`, then go on with `next` (whether the write failed or not). */
+    const writeOutbox = <A, E>(next: Effect.Effect<A, E>): Effect.Effect<A, E> => {
       const chunks = outbox
-      if (!Arr.isReadonlyArrayNonEmpty(chunks)) return Effect.void
+      if (!Arr.isReadonlyArrayNonEmpty(chunks)) return next
       const waiters = batchWaiters
       outbox = []
       priorities = undefined
@@ -336,11 +337,11 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       batchWaiters = []
       if (writeClosed) {
         for (const resume of waiters) resume(false)
-        return Effect.void
+        return next
       }
       flushing = true
       // a failure is recorded (and reported to the senders waiting for this batch) by the exit handler
-      return Effect.ignore(
+      return Effect.matchEffect(
         Effect.onExit(writer.writeAll(chunks), (exit) => {
           flushing = false
           const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
@@ -353,9 +354,12 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
           else if (outbox.length > 0 && Exit.isFailure(exit)) schedule()
           wakeIdle()
           return Effect.void
-        })
+        }),
+        { onSuccess: () => next, onFailure: () => next }
       )
-    })
+    }
+
+    const flushOnce: Effect.Effect<void> = Effect.suspend(() => writeOutbox(Effect.void))
 
     const awaitIdle = Effect.callback<void>((resume) => {
       const wake = () => resume(Effect.void)
