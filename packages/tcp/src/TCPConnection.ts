@@ -429,13 +429,18 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         sentBytes += size
         // backpressure: while a batch waits for the peer, the next one waits for it
         if (flushing) return awaitBatch
-        if (outboxBytes >= CORK_BYTES) return Effect.andThen(flush, checkWritten)
+        if (outboxBytes >= CORK_BYTES) return writeOutbox(afterCorkWrite)
         schedule()
         return Effect.void
       })
 
     const checkWritten = Effect.suspend(() =>
       writeClosed && writeError !== undefined ? Effect.fail(sendError("write failed", writeError)) : Effect.void
+    )
+
+    // after a send that filled the outbox was written: write what other fibers queued meanwhile, if any
+    const afterCorkWrite = Effect.suspend(() =>
+      flushing || outbox.length > 0 ? Effect.andThen(flush, checkWritten) : checkWritten
     )
 
     const send = (data: Uint8Array | string) => sendWith(data)
