@@ -325,7 +325,6 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       priorities.splice(i, 0, priority)
     }
 
-    /** Write the current outbox with one `writeAll`. */
     /** Write the current outbox with one `writeAll`, then go on with `next` (whether the write failed or not). */
     const writeOutbox = <A, E>(next: Effect.Effect<A, E>): Effect.Effect<A, E> => {
       const chunks = outbox
