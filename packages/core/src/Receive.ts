@@ -243,24 +243,30 @@ export const awaitInput = (
 ): Effect.Effect<void, ConnectionClosedError> =>
   Effect.mapError(waitForInput(connection.input), (ended) => closedError(connection, operation, ended))
 
-// One continuation frame per wait (not a flatMap over a mapError): an idle conversation is blocked here.
+// Poll now (call it only while the fiber runs: inside `suspend`, or a continuation); when the input does
+// not satisfy `op`, one continuation frame per wait (not a flatMap over a mapError): an idle conversation
+// is blocked here.
+const pollOrWait = <A, E>(
+  connection: Connection.Connection,
+  op: ReceiveOp<A, E>
+): Effect.Effect<A, E | ConnectionClosedError> => {
+  const result = op.poll(connection)
+  if (result !== undefined) return result
+  return Effect.matchCauseEffect(waitForInput(connection.input), {
+    onSuccess: (): Effect.Effect<A, E | ConnectionClosedError> => pollOrWait(connection, op),
+    onFailure: (cause: Cause.Cause<Connection.InputEnded | Mailbox.MailboxClosed>) => {
+      const found = Cause.findError(cause)
+      return Result.isFailure(found)
+        ? Effect.failCause(found.failure)
+        : Effect.fail(closedError(connection, op.operation, found.success))
+    }
+  })
+}
+
 const runOn = <A, E>(
   connection: Connection.Connection,
   op: ReceiveOp<A, E>
-): Effect.Effect<A, E | ConnectionClosedError> =>
-  Effect.suspend(() => {
-    const result = op.poll(connection)
-    if (result !== undefined) return result
-    return Effect.matchCauseEffect(waitForInput(connection.input), {
-      onSuccess: (): Effect.Effect<A, E | ConnectionClosedError> => runOn(connection, op),
-      onFailure: (cause: Cause.Cause<Connection.InputEnded | Mailbox.MailboxClosed>) => {
-        const found = Cause.findError(cause)
-        return Result.isFailure(found)
-          ? Effect.failCause(found.failure)
-          : Effect.fail(closedError(connection, op.operation, found.success))
-      }
-    })
-  })
+): Effect.Effect<A, E | ConnectionClosedError> => Effect.suspend(() => pollOrWait(connection, op))
 
 /**
  * Run a receive operation on the current connection.
@@ -268,7 +274,7 @@ const runOn = <A, E>(
  * @since 0.1.0
  */
 export const run = <A, E>(op: ReceiveOp<A, E>): Effect.Effect<A, E | ReceiveError> =>
-  Connection.withCurrent(op.operation, (connection) => runOn(connection, op))
+  Connection.withCurrent(op.operation, (connection) => pollOrWait(connection, op))
 
 /**
  * Run a receive operation on a given connection.

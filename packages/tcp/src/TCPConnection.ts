@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import { ByteBuffer, Connection } from "@diesel/core"
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -23,6 +24,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import type * as NetAddress from "effect/net/NetAddress"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
@@ -230,24 +232,25 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       metrics.bytesIn(n)
     }
 
-    const pullDone = Effect.sync(() => {
+    // runs however the pull ends (bytes, error, interruption): the bytes of a pull that completed are
+    // kept even if the fiber is interrupted right after
+    const afterPull = (exit: Exit.Exit<Arr.NonEmptyReadonlyArray<Uint8Array | string>, Socket.SocketError>) => {
       pulling = false
+      if (Exit.isSuccess(exit)) onChunks(exit.value)
+      else {
+        const error = Cause.findError(exit.cause)
+        if (Result.isSuccess(error)) ended ??= toEnded(error.success)
+      }
       wakePullWaiters()
-    })
+      return Effect.void
+    }
 
-    const pull: Effect.Effect<void, Connection.InputEnded> = reader.pull.pipe(
-      Effect.matchEffect({
-        onSuccess: (chunks) => {
-          onChunks(chunks)
-          return Effect.void
-        },
-        onFailure: (error) => {
-          ended ??= toEnded(error)
-          return Effect.fail(ended)
-        }
-      }),
-      Effect.ensuring(pullDone)
-    )
+    const pullEnded = Effect.suspend(() => Effect.fail(ended ?? new Connection.InputEnded({ reason: "closed" })))
+
+    const pull: Effect.Effect<void, Connection.InputEnded> = Effect.matchEffect(Effect.onExit(reader.pull, afterPull), {
+      onSuccess: () => Effect.void,
+      onFailure: () => pullEnded
+    })
 
     /** Another fiber is pulling: wait until its pull ends (with bytes, an error, or an interruption). */
     const awaitPull = Effect.callback<void>((resume) => {
@@ -267,7 +270,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         }
         if (pulling) return awaitPull
         // about to wait for the peer: write what this conversation has sent so far first
-        if (outbox.length > 0 && !flushing) return Effect.andThen(flush, fill)
+        if (outbox.length > 0 && !flushing) return writeOutbox(fill)
         pulling = true
         return pull
       }
@@ -307,11 +310,10 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       priorities.splice(i, 0, priority)
     }
 
-    /** Write the current outbox with one `writeAll`. */
-    const flushOnce: Effect.Effect<void> = Effect.suspend(() => {
+    /** Write the current outbox with one `writeAll`, then go on with `next` (whether the write failed or not). */
+    const writeOutbox = <A, E>(next: Effect.Effect<A, E>): Effect.Effect<A, E> => {
       const chunks = outbox
-      const [first, ...rest] = chunks
-      if (first === undefined) return Effect.void
+      if (!Arr.isReadonlyArrayNonEmpty(chunks)) return next
       const waiters = batchWaiters
       outbox = []
       priorities = undefined
@@ -319,27 +321,29 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       batchWaiters = []
       if (writeClosed) {
         for (const resume of waiters) resume(false)
-        return Effect.void
+        return next
       }
       flushing = true
       // a failure is recorded (and reported to the senders waiting for this batch) by the exit handler
-      return Effect.ignore(
-        Effect.onExit(writer.writeAll([first, ...rest]), (exit) =>
-          Effect.sync(() => {
-            flushing = false
-            const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-            if (failed) {
-              writeError = exit.cause
-              writeClosed = true
-            }
-            for (const resume of waiters) resume(!failed)
-            if (failed) dropOutbox()
-            else if (outbox.length > 0 && Exit.isFailure(exit)) schedule()
-            wakeIdle()
-          })
-        )
+      return Effect.matchEffect(
+        Effect.onExit(writer.writeAll(chunks), (exit) => {
+          flushing = false
+          const failed = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+          if (failed) {
+            writeError = exit.cause
+            writeClosed = true
+          }
+          for (const resume of waiters) resume(!failed)
+          if (failed) dropOutbox()
+          else if (outbox.length > 0 && Exit.isFailure(exit)) schedule()
+          wakeIdle()
+          return Effect.void
+        }),
+        { onSuccess: () => next, onFailure: () => next }
       )
-    })
+    }
+
+    const flushOnce: Effect.Effect<void> = Effect.suspend(() => writeOutbox(Effect.void))
 
     const awaitIdle = Effect.callback<void>((resume) => {
       const wake = () => resume(Effect.void)
@@ -410,13 +414,18 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
         sentBytes += size
         // backpressure: while a batch waits for the peer, the next one waits for it
         if (flushing) return awaitBatch
-        if (outboxBytes >= CORK_BYTES) return Effect.andThen(flush, checkWritten)
+        if (outboxBytes >= CORK_BYTES) return writeOutbox(afterCorkWrite)
         schedule()
         return Effect.void
       })
 
     const checkWritten = Effect.suspend(() =>
       writeClosed && writeError !== undefined ? Effect.fail(sendError("write failed", writeError)) : Effect.void
+    )
+
+    // after a send that filled the outbox was written: write what other fibers queued meanwhile, if any
+    const afterCorkWrite = Effect.suspend(() =>
+      flushing || outbox.length > 0 ? Effect.andThen(flush, checkWritten) : checkWritten
     )
 
     const send = (data: Uint8Array | string) => sendWith(data)
