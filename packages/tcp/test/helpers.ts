@@ -4,8 +4,6 @@
  */
 import * as Net from "node:net"
 import { Network } from "@diesel/core"
-import { SimNetwork } from "@diesel/sim"
-import { describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -90,31 +88,7 @@ export const fakeSocket = (chunks: ReadonlyArray<Uint8Array>) => {
   return { socket, written }
 }
 
-/** A test case body, as `it.live` takes it. */
-type Case = () => Effect.Effect<unknown, unknown, Scope.Scope>
-
-/** Registers a case (`it.live` or `it.effect`); the body runs on the network of the enclosing `onBothNetworks`. */
-export type NetworkCase = (name: string, self: Case, timeout?: number) => void
-
-/**
- * Registers `cases` twice, once on the Node network (real sockets) and once on a fresh simulated network
- * (perfect links, seed 1): the behaviour they check is defined for both. The case's scope closes inside the
- * network, so its servers and clients shut down while the simulation still delivers their FINs.
- */
-export const onBothNetworks = (
-  title: string,
-  cases: (live: NetworkCase, effect: NetworkCase, network: "node" | "sim") => void
-): void => {
-  for (const { name, provide } of SimNetwork.providers({ seed: 1 })) {
-    describe(`${title} (${name})`, () => {
-      cases(
-        (caseName, self, timeout) => it.live(caseName, () => provide(Effect.scoped(self())), timeout),
-        (caseName, self, timeout) => it.effect(caseName, () => provide(Effect.scoped(self())), timeout),
-        name
-      )
-    })
-  }
-}
+export { type NetworkCase, onBothNetworks } from "@diesel/sim/vitest"
 
 /** A plain TCP client driven by the test, connected through the `Network` in context. */
 export interface Peer {
