@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Connection, Conversation, Network, Receive } from "@diesel/core"
+import { Application, Connection, Conversation, Network, Receive } from "@diesel/core"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -269,13 +269,26 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
 
     const accepting = yield* Effect.forkIn(server.run(onAccept), outer)
 
+    // Closing the listener stops accepting at once; it completes when every socket has closed.
+    let listenerClosed: Fiber.Fiber<void> | undefined
+    const stopAccepting = Effect.uninterruptible(
+      Effect.suspend(() =>
+        listenerClosed !== undefined
+          ? Effect.void
+          : Effect.gen(function* () {
+              yield* Fiber.interrupt(accepting)
+              listenerClosed = yield* Effect.forkDetach(Scope.close(listenScope, Exit.void))
+            })
+      )
+    )
+    // In an Application, stop accepting as soon as it starts draining (conversations carry on).
+    yield* Effect.forkIn(Effect.andThen(Application.whenDraining, stopAccepting), outer)
+
     // Registered last, so it runs first when the scope closes.
     yield* Scope.addFinalizer(
       outer,
       Effect.gen(function* () {
-        yield* Fiber.interrupt(accepting)
-        // Closing the listener stops accepting at once; it completes when every socket has closed.
-        const listenerClosed = yield* Effect.forkDetach(Scope.close(listenScope, Exit.void))
+        yield* stopAccepting
         const drained = yield* Effect.timeoutOption(FiberSet.awaitEmpty(conversations), drainTimeout)
         if (Option.isNone(drained)) {
           yield* Effect.logDebug(`${name}: ${running} conversation(s) still running after the drain timeout`)
@@ -283,7 +296,7 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
           for (const connection of live) yield* connection.abort
           yield* Scope.close(conversationScope, Exit.void)
         }
-        yield* Fiber.join(listenerClosed)
+        if (listenerClosed !== undefined) yield* Fiber.join(listenerClosed)
       })
     )
 
