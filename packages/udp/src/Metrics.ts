@@ -44,10 +44,11 @@ export type EndReason = "completed" | "failed" | "interrupted" | "idle" | "evict
  * - `refused`: it was waiting in the mailbox of a peer the accept hook refused.
  * - `socketBuffer`: the socket's own receive queue was full (the demultiplexer fell behind).
  * - `closed`: it arrived for a client conversation that had ended.
+ * - `draining`: a new peer while the application was shutting down (no new conversations then).
  *
  * @since 0.1.0
  */
-export type DropReason = "mailboxFull" | "overflow" | "refused" | "socketBuffer" | "closed"
+export type DropReason = "mailboxFull" | "overflow" | "refused" | "socketBuffer" | "closed" | "draining"
 
 const endReasons: ReadonlyArray<EndReason> = [
   "completed",
@@ -58,7 +59,14 @@ const endReasons: ReadonlyArray<EndReason> = [
   "refused",
   "shutdown"
 ]
-const dropReasons: ReadonlyArray<DropReason> = ["mailboxFull", "overflow", "refused", "socketBuffer", "closed"]
+const dropReasons: ReadonlyArray<DropReason> = [
+  "mailboxFull",
+  "overflow",
+  "refused",
+  "socketBuffer",
+  "closed",
+  "draining"
+]
 
 /**
  * The counters of one socket. Plain numbers: reading them is free, and so is bumping them.
@@ -86,7 +94,8 @@ export class Stats {
     overflow: 0,
     refused: 0,
     socketBuffer: 0,
-    closed: 0
+    closed: 0,
+    draining: 0
   }
 }
 

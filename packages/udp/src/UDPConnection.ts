@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { Connection, type Conversation, Loop, type Mailbox, Network, Receive } from "@diesel/core"
+import { Application, Connection, type Conversation, Loop, type Mailbox, Network, Receive } from "@diesel/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -320,6 +320,15 @@ const open = <R>(
       yield* Effect.forkScoped(serveLoop(Effect.andThen(start, engine.serve), name), { startImmediately: true })
     } else {
       yield* Effect.forkScoped(serveLoop(engine.serve, name), { startImmediately: true })
+      // In an Application, start no new conversation once it drains (the ones in progress carry on).
+      yield* Effect.forkScoped(
+        Effect.andThen(
+          Application.whenDraining,
+          Effect.sync(() => {
+            engine.draining = true
+          })
+        )
+      )
     }
     yield* Effect.forkScoped(engine.sweep, { startImmediately: true })
     // runs before the loop above is interrupted (finalizers run last-added first)

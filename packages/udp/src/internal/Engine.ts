@@ -63,6 +63,8 @@ export class Engine<R> implements UDPClientConnection.Owner {
   readonly stats = new Metrics.Stats()
   /** Set when the socket starts closing: interrupted conversations then end with `shutdown`. */
   closing = false
+  /** Set when the application starts draining: new peers get no conversation. */
+  draining = false
   /** Client mode: the one conversation. */
   client: Conn | undefined = undefined
   /** Client mode: called once the conversation with the server has ended. */
@@ -241,6 +243,10 @@ export class Engine<R> implements UDPClientConnection.Owner {
     if (connection !== undefined) {
       table.touch(connection, now)
       return this.deliver(connection, datagram)
+    }
+    if (this.draining) {
+      this.stats.dropped.draining++
+      return undefined
     }
     if (table.size >= this.settings.maxConversations) {
       const oldest = table.head
