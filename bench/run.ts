@@ -10,8 +10,8 @@
  *
  * @since 0.1.0
  */
-import { spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import os from "node:os"
 import { basename, dirname, join } from "node:path"
@@ -99,6 +99,42 @@ const environment = {
   packages: values.source ? "TypeScript sources through tsx (--source)" : "compiled dist/ (tsc)"
 }
 
+if (process.env.DIESEL_BENCH_MODULE !== undefined && process.env.DIESEL_BENCH_OUT !== undefined) {
+  const loaded: unknown = await import(new URL(process.env.DIESEL_BENCH_MODULE, import.meta.url).href)
+  const exported: unknown = typeof loaded === "object" && loaded !== null ? Reflect.get(loaded, "benchmark") : undefined
+  if (!isBenchmark(exported)) throw new Error(`${process.env.DIESEL_BENCH_MODULE} does not export a benchmark`)
+  writeFileSync(process.env.DIESEL_BENCH_OUT, JSON.stringify(await exported.run({ smoke })))
+  process.exit(0)
+}
+
+/**
+ * Run one benchmark module in a process of its own (same flags), so that what one benchmark leaves on the
+ * heap (100,000 idle conversations, say) does not slow down the next: its rows come back through a file.
+ */
+const runIsolated = (module: string): Promise<ReadonlyArray<Row>> =>
+  new Promise((resolve, reject) => {
+    const out = join(mkdtempSync(join(os.tmpdir(), "diesel-bench-")), "rows.json")
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      {
+        stdio: "inherit",
+        env: { ...process.env, DIESEL_BENCH_MODULE: module, DIESEL_BENCH_OUT: out }
+      }
+    )
+    child.on("error", reject)
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${module}: benchmark process exited with ${code}`))
+      try {
+        resolve(JSON.parse(readFileSync(out, "utf8")) as ReadonlyArray<Row>)
+      } catch (error) {
+        reject(error)
+      } finally {
+        rmSync(dirname(out), { recursive: true, force: true })
+      }
+    })
+  })
+
 const outcomes: Array<Outcome> = []
 let failed = false
 const started = now()
@@ -126,7 +162,7 @@ for (const module of modules) {
   log(`${benchmark.name} (${module})`)
   const start = now()
   try {
-    const rows = await benchmark.run({ smoke })
+    const rows = await runIsolated(module)
     outcomes.push({ name: benchmark.name, module, seconds: (now() - start) / 1000, rows })
   } catch (error) {
     failed = true
