@@ -112,16 +112,25 @@ const diesel = async (port: number): Promise<Subject> => {
   }
 }
 
-const ioredis = async (port: number): Promise<Subject> => {
-  const client = new IORedis({ host: "127.0.0.1", port, enableAutoPipelining: true, lazyConnect: true })
-  await client.connect()
+/** The operations a promise-based client offers the benchmark. */
+interface PromiseClient {
+  readonly ping: () => Promise<unknown>
+  readonly set: (key: string, value: string) => Promise<unknown>
+  readonly get: (key: string) => Promise<unknown>
+  /** Send `size` GETs of `key` as one pipeline. */
+  readonly pipelineGets: (key: string, size: number) => Promise<unknown>
+  readonly close: () => void
+}
+
+/** The benchmark's subject for a promise-based client: every case is the same code, only the client differs. */
+const promiseSubject = (name: string, client: PromiseClient): Subject => {
   const loop = async (n: number, body: () => Promise<unknown>) => {
     for (let i = 0; i < n; i++) await body()
   }
   return {
-    name: "ioredis",
+    name,
     pingConcurrent: async (callers, per) => {
-      await Promise.all(times(callers, () => loop(per, () => client.ping())))
+      await Promise.all(times(callers, () => loop(per, client.ping)))
       return callers * per
     },
     getSetConcurrent: async (callers, per) => {
@@ -136,62 +145,49 @@ const ioredis = async (port: number): Promise<Subject> => {
       return callers * per * 2
     },
     pipeline: async (batches, size) => {
-      for (let b = 0; b < batches; b++) {
-        const p = client.pipeline()
-        for (let i = 0; i < size; i++) p.get("bench:key")
-        await p.exec()
-      }
+      for (let b = 0; b < batches; b++) await client.pipelineGets("bench:key", size)
       return batches * size
     },
     sequential: async (count) => {
       await loop(count, () => client.get("bench:key"))
       return count
     },
-    close: async () => {
-      client.disconnect()
-    }
+    close: async () => client.close()
   }
+}
+
+const ioredis = async (port: number): Promise<Subject> => {
+  const client = new IORedis({ host: "127.0.0.1", port, enableAutoPipelining: true, lazyConnect: true })
+  await client.connect()
+  return promiseSubject("ioredis", {
+    ping: () => client.ping(),
+    set: (key, value) => client.set(key, value),
+    get: (key) => client.get(key),
+    pipelineGets: (key, size) => {
+      const p = client.pipeline()
+      for (let i = 0; i < size; i++) p.get(key)
+      return p.exec()
+    },
+    close: () => client.disconnect()
+  })
 }
 
 const nodeRedis = async (port: number): Promise<Subject> => {
   const client = createClient({ socket: { host: "127.0.0.1", port } })
   await client.connect()
-  const loop = async (n: number, body: () => Promise<unknown>) => {
-    for (let i = 0; i < n; i++) await body()
-  }
-  return {
-    name: "node-redis",
-    pingConcurrent: async (callers, per) => {
-      await Promise.all(times(callers, () => loop(per, () => client.ping())))
-      return callers * per
+  return promiseSubject("node-redis", {
+    ping: () => client.ping(),
+    set: (key, value) => client.set(key, value),
+    get: (key) => client.get(key),
+    pipelineGets: (key, size) => {
+      const m = client.multi()
+      for (let i = 0; i < size; i++) m.get(key)
+      return m.execAsPipeline()
     },
-    getSetConcurrent: async (callers, per) => {
-      await Promise.all(
-        times(callers, (c) =>
-          loop(per, async () => {
-            await client.set(`bench:${c}`, "value")
-            await client.get(`bench:${c}`)
-          })
-        )
-      )
-      return callers * per * 2
-    },
-    pipeline: async (batches, size) => {
-      for (let b = 0; b < batches; b++) {
-        const m = client.multi()
-        for (let i = 0; i < size; i++) m.get("bench:key")
-        await m.execAsPipeline()
-      }
-      return batches * size
-    },
-    sequential: async (count) => {
-      await loop(count, () => client.get("bench:key"))
-      return count
-    },
-    close: async () => {
+    close: () => {
       client.destroy()
     }
-  }
+  })
 }
 
 const median = (xs: ReadonlyArray<number>): number => {

@@ -12,6 +12,7 @@
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
@@ -70,28 +71,19 @@ const measure = (peers: number, icmp: "ignore" | "report") =>
         const child = spawn(process.execPath, [loadScript, "peers", String(server.localAddress.port), String(peers)], {
           stdio: ["pipe", "pipe", "inherit"]
         })
-        let buffered = ""
         let total = 0
-        child.stdout.setEncoding("utf8")
-        child.stdout.on("data", (chunk: string) => {
-          buffered += chunk
-          let newline = buffered.indexOf("\n")
-          while (newline >= 0) {
-            const line = buffered.slice(0, newline)
-            buffered = buffered.slice(newline + 1)
-            if (line.startsWith("batch ")) {
-              const expected = Number(line.slice("batch ".length))
-              // answer once the server has read every datagram sent so far (or after 1 s)
-              const deadline = Date.now() + 1000
-              const check = () => {
-                if (server.stats.datagramsIn >= expected || Date.now() > deadline) child.stdin.write("ok\n")
-                else setImmediate(check)
-              }
-              check()
-            } else if (line.startsWith("peers-done ")) {
-              total = (JSON.parse(line.slice("peers-done ".length)) as { sent: number }).sent
+        Readline.createInterface({ input: child.stdout }).on("line", (line) => {
+          if (line.startsWith("batch ")) {
+            const expected = Number(line.slice("batch ".length))
+            // answer once the server has read every datagram sent so far (or after 1 s)
+            const deadline = Date.now() + 1000
+            const check = () => {
+              if (server.stats.datagramsIn >= expected || Date.now() > deadline) child.stdin.write("ok\n")
+              else setImmediate(check)
             }
-            newline = buffered.indexOf("\n")
+            check()
+          } else if (line.startsWith("peers-done ")) {
+            total = (JSON.parse(line.slice("peers-done ".length)) as { sent: number }).sent
           }
         })
         child.on("exit", () => resume(Effect.succeed(total)))

@@ -19,6 +19,7 @@
 import { spawn } from "node:child_process"
 import * as Dgram from "node:dgram"
 import * as Path from "node:path"
+import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { Connection } from "@diesel/core"
 import { UDPConnection } from "@diesel/udp"
@@ -129,26 +130,17 @@ const load = (port: number, size: number, warmupMs: number, measureMs: number): 
       { stdio: ["ignore", "pipe", "inherit"] }
     )
     let cpu = process.cpuUsage()
-    let buffered = ""
     let result: Measurement | undefined
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (chunk: string) => {
-      buffered += chunk
-      let newline = buffered.indexOf("\n")
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline)
-        buffered = buffered.slice(newline + 1)
-        if (line === "measure-start") cpu = process.cpuUsage()
-        else if (line.startsWith("measure-end ")) {
-          const used = process.cpuUsage(cpu)
-          const stats = JSON.parse(line.slice("measure-end ".length)) as { received: number; elapsedMs: number }
-          const cpuSeconds = (used.user + used.system) / 1e6
-          result = {
-            perSecond: stats.received / (stats.elapsedMs / 1000),
-            cpuPerMillion: stats.received === 0 ? Number.NaN : (cpuSeconds / stats.received) * 1e6
-          }
+    Readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      if (line === "measure-start") cpu = process.cpuUsage()
+      else if (line.startsWith("measure-end ")) {
+        const used = process.cpuUsage(cpu)
+        const stats = JSON.parse(line.slice("measure-end ".length)) as { received: number; elapsedMs: number }
+        const cpuSeconds = (used.user + used.system) / 1e6
+        result = {
+          perSecond: stats.received / (stats.elapsedMs / 1000),
+          cpuPerMillion: stats.received === 0 ? Number.NaN : (cpuSeconds / stats.received) * 1e6
         }
-        newline = buffered.indexOf("\n")
       }
     })
     child.on("error", reject)

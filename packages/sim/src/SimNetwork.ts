@@ -455,6 +455,13 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
     Effect.sync(() => {
       for (const x of names(a)) for (const y of names(b)) f(world.host(x), world.host(y))
     })
+  /** Apply a one-way link operation in both directions. */
+  const bothWays =
+    (f: (from: HostState, to: HostState) => void) =>
+    (x: HostState, y: HostState): void => {
+      f(x, y)
+      f(y, x)
+    }
 
   // Let fibers woken by deliveries run: yield until no packet moved for a few scheduler rounds.
   const settle: Effect.Effect<void> = Effect.gen(function* () {
@@ -497,29 +504,33 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
         world.resetLink(world.host(b), world.host(a))
       }),
     partition: (a, b) =>
-      forEachLink(a, b, (x, y) => {
-        world.partition(x, y)
-        world.partition(y, x)
-      }),
+      forEachLink(
+        a,
+        b,
+        bothWays((x, y) => world.partition(x, y))
+      ),
     partitionOneWay: (from, to) => forEachLink(from, to, (x, y) => world.partition(x, y)),
     repair: (a, b) =>
-      forEachLink(a, b, (x, y) => {
-        world.repair(x, y)
-        world.repair(y, x)
-      }),
+      forEachLink(
+        a,
+        b,
+        bothWays((x, y) => world.repair(x, y))
+      ),
     repairOneWay: (from, to) => forEachLink(from, to, (x, y) => world.repair(x, y)),
     repairAll: Effect.sync(() => world.repairAll()),
     hold: (a, b) =>
-      forEachLink(a, b, (x, y) => {
-        world.hold(x, y)
-        world.hold(y, x)
-      }),
+      forEachLink(
+        a,
+        b,
+        bothWays((x, y) => world.hold(x, y))
+      ),
     holdOneWay: (from, to) => forEachLink(from, to, (x, y) => world.hold(x, y)),
     release: (a, b) =>
-      forEachLink(a, b, (x, y) => {
-        world.release(x, y)
-        world.release(y, x)
-      }),
+      forEachLink(
+        a,
+        b,
+        bothWays((x, y) => world.release(x, y))
+      ),
     releaseOneWay: (from, to) => forEachLink(from, to, (x, y) => world.release(x, y)),
     crash: (name, crashOptions) =>
       Effect.suspend(() => {

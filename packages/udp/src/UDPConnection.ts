@@ -160,7 +160,7 @@ export interface ClientOptions<R> extends CommonOptions {
   readonly port: number
   /** The conversation with the server. */
   readonly handler: Effect.Effect<unknown, unknown, R>
-  /** Local address to bind (default: any). */
+  /** Local address to bind (default: every interface). */
   readonly localAddress?: string | undefined
   /** Local port to bind (default: a free one). */
   readonly localPort?: number | undefined
