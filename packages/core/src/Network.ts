@@ -27,6 +27,7 @@ import type * as Scope from "effect/Scope"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import type * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
+import * as NodeDatagram from "./internal/nodeDatagram.js"
 
 /**
  * A host and port. `address` is an IP literal or a name; names are resolved through `Network.lookup`.
@@ -150,6 +151,17 @@ export class AcceptedEnds extends Context.Service<
 export interface NetworkService {
   /** A UDP socket; it opens (binds) when its reader is acquired, as `effect/socket` sockets do. */
   readonly datagramSocket: (options: DatagramOptions) => Effect.Effect<DatagramSocket.DatagramSocket>
+  /**
+   * A UDP socket at the level of callbacks, `effect/socket`'s backing-socket contract: datagrams reach
+   * `events.onPacket` as they arrive and `send` hands one to the OS at once, with no fiber in between. For
+   * clients that exchange a datagram per request at high rates (the DNS resolver), where a reader and a
+   * writer fiber per socket cost more than the work itself. Addresses are IP literals; `receiveBuffer` and
+   * `onError` do not apply (`events` receives everything). Closed with the scope.
+   */
+  readonly openDatagram: (
+    options: DatagramOptions,
+    events: DatagramSocket.BackingEvents
+  ) => Effect.Effect<DatagramSocket.BackingSocket, DatagramSocket.DatagramSocketError, Scope.Scope>
   /** A listening TCP server, closed with the scope. */
   readonly listen: (
     options: ListenOptions
@@ -218,6 +230,7 @@ export const node: NetworkService = {
       ? NodeDatagramSocket.make(base)
       : NodeDatagramSocket.make({ ...base, connect: options.connect })
   },
+  openDatagram: NodeDatagram.open,
   listen: (options) => {
     const listen = {
       host: options.host,

@@ -391,22 +391,44 @@ export const make = Effect.fn("SimNetwork.make")(function* (options: Options = {
       : { ...datagramOptions, bind: { ...bind, address: localName(bind.address, datagramOptions.family) } }
   }
 
+  const resolveDatagramAddress =
+    (host: HostState, family: "ipv4" | "ipv6" | undefined) =>
+    (name: string): Effect.Effect<string, DatagramSocket.DatagramSocketError> => {
+      const address = resolveString(name, family)
+      return address === undefined
+        ? Effect.fail(
+            new DatagramSocket.DatagramSocketError({
+              reason: new DatagramSocket.DatagramSocketOpenError({
+                kind: "Unknown",
+                cause: new SimSystemError("ENOTFOUND", "getaddrinfo", host.name, name)
+              })
+            })
+          )
+        : Effect.succeed(address)
+    }
+
   const network: Network.NetworkService = {
     datagramSocket: (datagramOptions) =>
       Effect.flatMap(currentHost, (host) =>
-        SimDatagram.make(world, host, bindByAddress(datagramOptions), (name) => {
-          const address = resolveString(name, datagramOptions.family)
-          return address === undefined
-            ? Effect.fail(
-                new DatagramSocket.DatagramSocketError({
-                  reason: new DatagramSocket.DatagramSocketOpenError({
-                    kind: "Unknown",
-                    cause: new SimSystemError("ENOTFOUND", "getaddrinfo", host.name, name)
-                  })
-                })
-              )
-            : Effect.succeed(address)
-        })
+        SimDatagram.make(
+          world,
+          host,
+          bindByAddress(datagramOptions),
+          resolveDatagramAddress(host, datagramOptions.family)
+        )
+      ),
+    openDatagram: (datagramOptions, events) =>
+      Effect.flatMap(currentHost, (host) =>
+        Effect.acquireRelease(
+          SimDatagram.open(
+            world,
+            host,
+            bindByAddress(datagramOptions),
+            resolveDatagramAddress(host, datagramOptions.family),
+            events
+          ),
+          (backing) => Effect.sync(backing.close)
+        )
       ),
     listen: (listenOptions) =>
       Effect.flatMap(currentHost, (host) =>
