@@ -1012,4 +1012,11 @@ export const peekId = (bytes: Uint8Array): number | undefined =>
  * @since 0.1.0
  */
 export const sameQuestion = (a: Question, b: Question): boolean =>
-  a.type === b.type && a.class === b.class && canonicalName(a.name) === canonicalName(b.name)
+  a.type === b.type && a.class === b.class && sameName(a.name, b.name)
+
+/**
+ * Whether two names are the same name: equal ignoring ASCII case and a trailing dot.
+ *
+ * @since 0.1.0
+ */
+export const sameName = (a: string, b: string): boolean => a === b || canonicalName(a) === canonicalName(b)

@@ -18,7 +18,6 @@
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -142,6 +141,11 @@ const negativeTtl = (message: Message.Message): number => {
   return 0
 }
 
+const isOfType = <T extends Message.RecordType>(
+  record: Message.ResourceRecord,
+  type: T
+): record is Message.ResourceRecord<Message.RDataFor<T>> => record.data._tag === type
+
 const typeLabel = (type: number): string => Message.typeName(type) ?? `TYPE${type}`
 
 /**
@@ -151,14 +155,13 @@ const typeLabel = (type: number): string => Message.typeName(type) ?? `TYPE${typ
  */
 export const make = (config: ResolverConfig.ResolverConfig) =>
   Effect.gen(function* () {
-    const families = [...new Set(config.nameservers.map((server) => server.family))]
+    const targets = config.nameservers.map(Transport.target)
     const transport = yield* Transport.make({
-      families,
+      targets,
       size: config.udpSockets,
       queriesPerSocket: config.queriesPerSocket,
       timeout: config.timeout
     })
-    const targets = config.nameservers.map(Transport.target)
     const stats: Stats = Object.assign(transport.stats, { cacheHits: 0, cacheMisses: 0, coalesced: 0, cacheSize: 0 })
     const cache = config.cache === false ? undefined : ResolverCache.make<CacheValue>(config.cache)
     const inflight = new Map<string, Deferred.Deferred<Answer | undefined, ResolveError>>()
@@ -170,18 +173,20 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       return [...targets.slice(start), ...targets.slice(0, start)]
     }
 
+    /** The rest of an exchange after its UDP answer: TCP if the answer is truncated. */
+    const afterUdp = (
+      target: Transport.Target,
+      question: Message.Question,
+      query: Uint8Array,
+      message: Message.Message
+    ) =>
+      message.tc
+        ? Effect.map(transport.tcp(target, question, query, config.timeout), (tcp) => ({ message: tcp, tcp: true }))
+        : Effect.succeed({ message, tcp: false })
+
     /** One exchange with one server: UDP, then TCP if the answer is truncated. */
     const exchange = (target: Transport.Target, question: Message.Question, query: Uint8Array) =>
-      transport.udp(target, question, query, config.timeout).pipe(
-        Effect.flatMap((message) =>
-          message.tc
-            ? Effect.map(transport.tcp(target, question, query, config.timeout), (tcp) => ({
-                message: tcp,
-                tcp: true
-              }))
-            : Effect.succeed({ message, tcp: false })
-        )
-      )
+      Effect.flatMap(transport.udp(target, question, query), (message) => afterUdp(target, question, query, message))
 
     const encodeQuery = (name: string, type: number, edns: boolean) =>
       Message.encodeQuery({ name, type, udpPayloadSize: edns ? config.ednsPayloadSize : undefined }).pipe(
@@ -195,7 +200,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
     /** What one exchange with one server means for the query: an answer, or a reason to try the next one. */
     const classify = (
       name: string,
-      label: string,
+      type: number,
       target: Transport.Target,
       result: Result.Result<{ readonly message: Message.Message; readonly tcp: boolean }, Transport.ExchangeFailure>
     ): Outcome => {
@@ -203,7 +208,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         const error = result.failure
         const failure =
           error._tag === "Malformed"
-            ? new MalformedAnswer({ name, type: label, server: target.label, cause: error.error })
+            ? new MalformedAnswer({ name, type: typeLabel(type), server: target.label, cause: error.error })
             : error._tag === "Transport"
               ? new TransportError({ server: target.label, cause: error.cause })
               : undefined
@@ -215,11 +220,15 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         case Message.Rcode.NXDomain:
           return { _tag: "Done", exchanged: { message, server: target.label, tcp } }
         case Message.Rcode.Refused:
-          return { _tag: "Next", failure: new Refused({ name, type: label, server: target.label }), withoutEdns: false }
+          return {
+            _tag: "Next",
+            failure: new Refused({ name, type: typeLabel(type), server: target.label }),
+            withoutEdns: false
+          }
         default:
           return {
             _tag: "Next",
-            failure: new ServerFailure({ name, type: label, server: target.label, rcode: message.rcode }),
+            failure: new ServerFailure({ name, type: typeLabel(type), server: target.label, rcode: message.rcode }),
             // A server that does not speak EDNS answers FORMERR or BADVERS without OPT: ask without it next.
             withoutEdns:
               (message.rcode === Message.Rcode.FormErr || message.rcode === Message.Rcode.BadVers) &&
@@ -237,7 +246,6 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       first: Outcome
     ): Effect.Effect<Exchanged, ResolveError> =>
       Effect.gen(function* () {
-        const label = typeLabel(type)
         const question: Message.Question = { name, type, class: Message.ClassIN }
         let failure = first._tag === "Next" ? first.failure : undefined
         let edns = config.ednsPayloadSize !== undefined && !(first._tag === "Next" && first.withoutEdns)
@@ -245,7 +253,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         for (let index = from; index < config.attempts * order.length; index++) {
           const target = order[index % order.length]
           if (target === undefined) continue
-          const outcome = classify(name, label, target, yield* Effect.result(exchange(target, question, bytes)))
+          const outcome = classify(name, type, target, yield* Effect.result(exchange(target, question, bytes)))
           if (outcome._tag === "Done") return outcome.exchanged
           failure = outcome.failure ?? failure
           if (outcome.withoutEdns && edns) {
@@ -257,12 +265,24 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
           failure ??
             new ResolveTimeout({
               name,
-              type: label,
+              type: typeLabel(type),
               servers: targets.map((target) => target.label),
               attempts: config.attempts
             })
         )
       })
+
+    /** What the first server's exchange means: the answer, or the rest of the servers and attempts. */
+    const afterFirst = (
+      name: string,
+      type: number,
+      order: ReadonlyArray<Transport.Target>,
+      target: Transport.Target,
+      result: Result.Result<{ readonly message: Message.Message; readonly tcp: boolean }, Transport.ExchangeFailure>
+    ): Effect.Effect<Exchanged, ResolveError> => {
+      const outcome = classify(name, type, target, result)
+      return outcome._tag === "Done" ? Effect.succeed(outcome.exchanged) : queryRest(name, type, order, 1, outcome)
+    }
 
     /** One query: the first usable answer from the servers, in order, over every attempt. */
     const query = (name: string, type: number): Effect.Effect<Exchanged, ResolveError> => {
@@ -272,93 +292,133 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       if (Result.isFailure(encoded)) return Effect.fail(encoded.failure)
       if (target === undefined)
         return queryRest(name, type, order, 0, { _tag: "Next", failure: undefined, withoutEdns: false })
-      // The common case, without a generator: the first server answers.
       return Effect.flatMap(
         Effect.result(exchange(target, { name, type, class: Message.ClassIN }, encoded.success)),
-        (result) => {
-          const outcome = classify(name, typeLabel(type), target, result)
-          return outcome._tag === "Done" ? Effect.succeed(outcome.exchanged) : queryRest(name, type, order, 1, outcome)
-        }
+        (result) => afterFirst(name, type, order, target, result)
       )
     }
 
+    type Resolved<T extends Message.RecordType> =
+      | { readonly answer: Answer<T> }
+      | { readonly negative: Negative; readonly ttl: number }
+
+    /** One resolution of a fully qualified name: the CNAME chain so far and its smallest TTL. */
+    class Resolution<T extends Message.RecordType> {
+      readonly code: number
+      readonly original: string
+      readonly chain: Array<string> = []
+      ttl = Number.POSITIVE_INFINITY
+      constructor(
+        readonly name: string,
+        readonly type: T
+      ) {
+        this.code = Message.TypeCode[type]
+        this.original = Message.canonicalName(name)
+      }
+
+      /** The resolution after the answer to `asked`: final, a CNAME loop, or the name to ask next. */
+      walk(
+        { message, server }: Exchanged,
+        asked: string
+      ): Resolved<T> | { readonly loop: CnameLoop } | { readonly follow: string } {
+        const { type, code, original, chain } = this
+        if (message.rcode === Message.Rcode.NXDomain) {
+          return { negative: new NxDomain({ name: asked, type, server }), ttl: negativeTtl(message) }
+        }
+        // Walk the chain inside this answer.
+        let here = asked
+        for (;;) {
+          const current = here
+          const records: Array<Message.ResourceRecord<Message.RDataFor<T>>> = []
+          for (const record of message.answers) {
+            if (record.type === code && isOfType(record, type) && Message.sameName(record.name, current)) {
+              records.push(record)
+              this.ttl = Math.min(this.ttl, record.ttl)
+            }
+          }
+          if (Arr.isArrayNonEmpty(records)) {
+            return {
+              answer: { name: original, canonicalName: current, cnames: chain, records, ttl: this.ttl, source: server }
+            }
+          }
+          if (type === "CNAME") break
+          const cname = message.answers.find(
+            (record) => record.data._tag === "CNAME" && Message.sameName(record.name, current)
+          )
+          if (cname === undefined || cname.data._tag !== "CNAME") break
+          const target = Message.canonicalName(cname.data.target)
+          this.ttl = Math.min(this.ttl, cname.ttl)
+          if (target === original || chain.includes(target) || chain.length >= config.maxCnameHops) {
+            return { loop: new CnameLoop({ name: this.name, type, chain: [original, ...chain, target] }) }
+          }
+          chain.push(target)
+          here = target
+        }
+        if (here === asked) {
+          return { negative: new NoData({ name: here, type, server }), ttl: negativeTtl(message) }
+        }
+        // The chain leaves this server's answer: ask for its end.
+        return { follow: here }
+      }
+
+      /** The rest of the resolution after the answer to `asked` (hop `hop` of the chain). */
+      proceed(exchanged: Exchanged, asked: string, hop: number): Effect.Effect<Resolved<T>, ResolveError> {
+        const walked = this.walk(exchanged, asked)
+        if ("loop" in walked) return Effect.fail(walked.loop)
+        if ("follow" in walked) return this.step(hop + 1, walked.follow)
+        return Effect.succeed(walked)
+      }
+
+      step(hop: number, asked: string): Effect.Effect<Resolved<T>, ResolveError> {
+        if (hop > config.maxCnameHops) {
+          return Effect.fail(new CnameLoop({ name: this.name, type: this.type, chain: [this.original, ...this.chain] }))
+        }
+        return Effect.flatMap(query(asked, this.code), (exchanged) => this.proceed(exchanged, asked, hop))
+      }
+    }
+
+    const settleResolved = <T extends Message.RecordType>(
+      resolved: Resolved<T>
+    ): Effect.Effect<Answer<T>, ResolveError> =>
+      "answer" in resolved ? Effect.succeed(resolved.answer) : Effect.fail(resolved.negative)
+
     /**
-     * Resolves one fully qualified name, following CNAMEs, without the cache. No generator: this is the
-     * per-query path, and one exchange (no CNAME leaving the answer) is one `flatMap`.
+     * Resolves one fully qualified name, following CNAMEs, without the cache. One `Effect.callback` when the
+     * first server's UDP answer is the whole story (no truncation, failure or CNAME leaving the answer): the
+     * per-query path, where each effect step would cost more than the work it wraps. Anything else continues
+     * as effects from where it is.
      */
-    const resolveUncached = <T extends Message.RecordType>(
+    const resolveOutcome = <T extends Message.RecordType>(
       name: string,
       type: T
-    ): Effect.Effect<
-      { readonly answer: Answer<T> } | { readonly negative: Negative; readonly ttl: number },
-      ResolveError
-    > =>
-      // Suspended: the chain and TTL are per run, and each run picks its server order afresh.
-      Effect.suspend(() => {
-        const code = Message.TypeCode[type]
-        const original = Message.canonicalName(name)
-        const chain: Array<string> = []
-        let ttl = Number.POSITIVE_INFINITY
-        const step = (
-          hop: number,
-          asked: string
-        ): Effect.Effect<
-          { readonly answer: Answer<T> } | { readonly negative: Negative; readonly ttl: number },
-          ResolveError
-        > => {
-          if (hop > config.maxCnameHops) {
-            return Effect.fail(new CnameLoop({ name, type, chain: [original, ...chain] }))
+    ): Effect.Effect<Resolved<T>, ResolveError> =>
+      Effect.callback<Resolved<T>, ResolveError>((resume) => {
+        const resolution = new Resolution(name, type)
+        const asked = resolution.original
+        const order = serverOrder()
+        const target = order[0]
+        const encoded = encodeQuery(asked, resolution.code, config.ednsPayloadSize !== undefined)
+        if (Result.isFailure(encoded)) return resume(Effect.fail(encoded.failure))
+        if (target === undefined) return resume(resolution.step(0, asked))
+        const question: Message.Question = { name: asked, type: resolution.code, class: Message.ClassIN }
+        const cancel = transport.startUdp(target, question, encoded.success, (result) => {
+          if (Result.isSuccess(result) && !result.success.tc) {
+            const message = result.success
+            if (message.rcode === Message.Rcode.NoError || message.rcode === Message.Rcode.NXDomain) {
+              const walked = resolution.walk({ message, server: target.label, tcp: false }, asked)
+              if ("loop" in walked) return resume(Effect.fail(walked.loop))
+              if ("follow" in walked) return resume(resolution.step(1, walked.follow))
+              return resume(Effect.succeed(walked))
+            }
           }
-          return Effect.flatMap(query(asked, code), ({ message, server }) => {
-            if (message.rcode === Message.Rcode.NXDomain) {
-              return Effect.succeed({
-                negative: new NxDomain({ name: asked, type, server }),
-                ttl: negativeTtl(message)
-              })
-            }
-            // Walk the chain inside this answer.
-            let here = asked
-            for (;;) {
-              const current = here
-              const records = message.answers.filter(
-                (record): record is Message.ResourceRecord<Message.RDataFor<T>> =>
-                  record.type === code && record.data._tag === type && Message.canonicalName(record.name) === current
+          const exchanged = Result.isSuccess(result)
+            ? Effect.flatMap(Effect.result(afterUdp(target, question, encoded.success, result.success)), (tcp) =>
+                afterFirst(asked, resolution.code, order, target, tcp)
               )
-              const [first, ...rest] = records
-              if (first !== undefined) {
-                for (const record of records) ttl = Math.min(ttl, record.ttl)
-                return Effect.succeed({
-                  answer: {
-                    name: original,
-                    canonicalName: current,
-                    cnames: chain,
-                    records: [first, ...rest],
-                    ttl,
-                    source: server
-                  }
-                })
-              }
-              if (type === "CNAME") break
-              const cname = message.answers.find(
-                (record) => record.data._tag === "CNAME" && Message.canonicalName(record.name) === current
-              )
-              if (cname === undefined || cname.data._tag !== "CNAME") break
-              const target = Message.canonicalName(cname.data.target)
-              ttl = Math.min(ttl, cname.ttl)
-              if (target === original || chain.includes(target) || chain.length >= config.maxCnameHops) {
-                return Effect.fail(new CnameLoop({ name, type, chain: [original, ...chain, target] }))
-              }
-              chain.push(target)
-              here = target
-            }
-            // The chain leaves this server's answer: ask for its end.
-            if (here === asked) {
-              return Effect.succeed({ negative: new NoData({ name: here, type, server }), ttl: negativeTtl(message) })
-            }
-            return step(hop + 1, here)
-          })
-        }
-        return step(0, original)
+            : afterFirst(asked, resolution.code, order, target, Result.fail(result.failure))
+          resume(Effect.flatMap(exchanged, (first) => resolution.proceed(first, asked, 0)))
+        })
+        return Effect.sync(cancel)
       })
 
     const withAge = <T extends Message.RecordType>(answer: Answer<T>, age: number): Answer<T> => {
@@ -380,64 +440,64 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       name: string,
       type: T
     ): Effect.Effect<Answer<T>, ResolveError> => {
-      const settle = (
-        outcome: { readonly answer: Answer<T> } | { readonly negative: Negative; readonly ttl: number }
-      ): Effect.Effect<Answer<T>, ResolveError> =>
-        "answer" in outcome ? Effect.succeed(outcome.answer) : Effect.fail(outcome.negative)
-      if (cache === undefined || config.cache === false) return Effect.flatMap(resolveUncached(name, type), settle)
+      if (cache === undefined || config.cache === false)
+        return Effect.flatMap(resolveOutcome(name, type), settleResolved)
       const limits = config.cache
       const key = `${Message.canonicalName(name)}|${type}`
-      return Effect.gen(function* () {
-        const now = yield* Clock.currentTimeMillis
+      return Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
         const hit = cache.get(key, now)
         if (hit !== undefined) {
           stats.cacheHits++
-          if (hit.value._tag === "Negative") return yield* Effect.fail(hit.value.error)
-          return withAge(ofType<T>(hit.value.answer), hit.age)
+          if (hit.value._tag === "Negative") return Effect.fail(hit.value.error)
+          return Effect.succeed(withAge(ofType<T>(hit.value.answer), hit.age))
         }
         const running = inflight.get(key)
         if (running !== undefined) {
           stats.coalesced++
-          const joined = yield* Deferred.await(running)
           // `undefined`: the caller running the query gave up (interrupted); ask again.
-          return joined === undefined ? yield* resolveName(name, type) : ofType<T>(joined)
+          return Effect.flatMap(Deferred.await(running), (joined) =>
+            joined === undefined ? resolveName(name, type) : Effect.succeed(ofType<T>(joined))
+          )
         }
         stats.cacheMisses++
         const deferred = Deferred.makeUnsafe<Answer | undefined, ResolveError>()
         inflight.set(key, deferred)
         // The first caller runs the query; the others wait for its outcome.
-        return yield* resolveUncached(name, type).pipe(
-          // TTLs count from when the query was sent: an entry never outlives its records.
-          Effect.tap((outcome) =>
-            Effect.sync(() => {
-              const stored = now
-              if ("answer" in outcome) {
-                cache.set(
-                  key,
-                  { _tag: "Positive", answer: erase(outcome.answer) },
-                  Math.min(outcome.answer.ttl, limits.maxTtl),
-                  stored
-                )
-              } else {
-                cache.set(
-                  key,
-                  { _tag: "Negative", error: outcome.negative },
-                  Math.min(outcome.ttl, limits.maxNegativeTtl),
-                  stored
-                )
-              }
-            })
-          ),
-          Effect.flatMap(settle),
+        return resolveOutcome(name, type).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
               inflight.delete(key)
+              if (Exit.isSuccess(exit)) {
+                // TTLs count from when the query was sent: an entry never outlives its records.
+                const outcome = exit.value
+                if ("answer" in outcome) {
+                  cache.set(
+                    key,
+                    { _tag: "Positive", answer: erase(outcome.answer) },
+                    Math.min(outcome.answer.ttl, limits.maxTtl),
+                    now
+                  )
+                } else {
+                  cache.set(
+                    key,
+                    { _tag: "Negative", error: outcome.negative },
+                    Math.min(outcome.ttl, limits.maxNegativeTtl),
+                    now
+                  )
+                }
+              }
               Deferred.doneUnsafe(
                 deferred,
-                Exit.hasInterrupts(exit) ? Effect.succeed(undefined) : Effect.map(exit, erase)
+                Exit.hasInterrupts(exit)
+                  ? Effect.succeed(undefined)
+                  : Effect.flatMap(exit, (outcome) =>
+                      "answer" in outcome ? Effect.succeed(erase(outcome.answer)) : Effect.fail(outcome.negative)
+                    )
               )
             })
-          )
+          ),
+          Effect.flatMap(settleResolved)
         )
       })
     }
@@ -530,17 +590,18 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         return [first.data.host, ...rest.map((record) => record.data.host)] as const
       })
 
+    const traced = <A, E>(
+      effect: Effect.Effect<A, E>,
+      span: string,
+      attributes: Record<string, unknown>
+    ): Effect.Effect<A, E> =>
+      config.spans ? Effect.withSpan(effect, span, { attributes, captureStackTrace: false }) : effect
+
     const service: ResolverService = {
       config,
-      resolve: (name, type) =>
-        Effect.withSpan(resolve(name, type), "Resolver.resolve", {
-          attributes: { name, type },
-          captureStackTrace: false
-        }),
-      lookup: (host, options) =>
-        Effect.withSpan(lookup(host, options), "Resolver.lookup", { attributes: { host }, captureStackTrace: false }),
-      reverse: (address) =>
-        Effect.withSpan(reverse(address), "Resolver.reverse", { attributes: { address }, captureStackTrace: false }),
+      resolve: (name, type) => traced(resolve(name, type), "Resolver.resolve", { name, type }),
+      lookup: (host, options) => traced(lookup(host, options), "Resolver.lookup", { host }),
+      reverse: (address) => traced(reverse(address), "Resolver.reverse", { address }),
       query: (name, type) => query(name, typeof type === "number" ? type : Message.TypeCode[type]),
       stats: () => ({ ...stats, cacheSize: cache?.size() ?? 0 }),
       ports: transport.ports,

@@ -4,7 +4,9 @@ import { join } from "node:path"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
+import * as Tracer from "effect/Tracer"
 import { Authority, Message, Resolver, ResolverConfig } from "../../src/dns/index.js"
 import * as Fake from "../harness/FakeDnsServer.js"
 
@@ -35,6 +37,52 @@ describe("several name servers", () => {
       expect(answer.source).toBe(good.address)
       expect(silent.queries.length).toBe(1)
       expect(good.queries.length).toBe(1)
+    })
+  )
+
+  it.live("an interrupted query is forgotten: its late answer is dropped, and the socket serves the next", () =>
+    Effect.gen(function* () {
+      const late: Fake.Handler = (query, raw, reply) => {
+        const response = Authority.respond(Fake.fakeZone, raw, { transport: "udp" })
+        if (response === undefined) return
+        if (query.questions[0]?.name === "slow.wild.fake.test") setTimeout(() => reply.send(response), 150)
+        else reply.send(response)
+      }
+      const server = yield* Fake.make(late)
+      yield* withResolver({ nameservers: [server.address], udpSockets: 1, timeout: "2 seconds" }, (resolver) =>
+        Effect.gen(function* () {
+          const slow = yield* Effect.forkChild(resolver.resolve("slow.wild.fake.test", "A"))
+          yield* Effect.sleep("50 millis")
+          yield* Fiber.interrupt(slow)
+          yield* Effect.sleep("250 millis")
+          expect(resolver.stats().rejected).toBe(1)
+          const answer = yield* resolver.resolve("www.fake.test", "A")
+          expect(answer.records.map((r) => r.data.address)).toEqual(["10.9.0.1"])
+          expect(server.queries.map((query) => query.sourcePort)).toEqual(resolver.ports().concat(resolver.ports()))
+        })
+      )
+    })
+  )
+
+  it.live("spans: off by default; with spans: true each resolve is a Resolver.resolve span", () =>
+    Effect.gen(function* () {
+      const server = yield* Fake.make(Fake.authority())
+      const spans: Array<Tracer.Span> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      for (const traced of [false, true]) {
+        yield* withResolver({ nameservers: [server.address], spans: traced }, (resolver) =>
+          resolver.resolve("www.fake.test", "A")
+        ).pipe(Effect.provideService(Tracer.Tracer, tracer))
+      }
+      expect(spans.map((span) => [span.name, span.attributes.get("name"), span.attributes.get("type")])).toEqual([
+        ["Resolver.resolve", "www.fake.test", "A"]
+      ])
     })
   )
 

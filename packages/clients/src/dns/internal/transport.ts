@@ -1,21 +1,25 @@
 /**
- * How queries reach name servers: a pool of UDP sockets with a demultiplexer, and one TCP connection per
- * truncated answer. Everything goes through `@diesel/core`'s `Network` seam.
+ * How queries reach name servers: per name server, a pool of UDP sockets connected to it, and one TCP
+ * connection per truncated answer. Everything goes through `@diesel/core`'s `Network` seam.
  *
- * Spoofing resistance: each socket is bound to a random port and replaced by one on a fresh random port
- * after `queriesPerSocket` queries; each query gets a random ID unused on its socket; an answer is accepted
- * only when it comes from the server asked, carries the ID, is a response, and repeats the question.
- * Anything else is counted and dropped, and the query keeps waiting for the genuine answer.
+ * Spoofing resistance: each socket is bound to a random port and connected to its server (the kernel then
+ * delivers only that server's datagrams), and replaced by one on a fresh random port after
+ * `queriesPerSocket` queries; each query gets a random ID unused on its socket; an answer is accepted only
+ * when it carries the ID, is a response, and repeats the question. Anything else is counted and dropped, and
+ * the query keeps waiting for the genuine answer.
+ *
+ * The UDP path has no fiber of its own: sockets are `Network.openDatagram`'s callback-level sockets, an
+ * answer settles its query from the socket's packet callback, and the datagrams queued while the event loop
+ * was busy are sent together by one task on the Effect scheduler.
  */
 import { Network } from "@diesel/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
 import * as Latch from "effect/Latch"
-import * as NetAddress from "effect/net/NetAddress"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import type * as DatagramSocket from "effect/socket/DatagramSocket"
 import * as Socket from "effect/socket/Socket"
@@ -29,14 +33,12 @@ export interface Target {
   readonly server: NameServer
   readonly label: string
   readonly key: string
-  readonly inet: NetAddress.InetAddress
 }
 
 export const target = (server: NameServer): Target => ({
   server,
   label: formatNameServer(server),
-  key: `${server.host}|${server.port}`,
-  inet: NetAddress.inetAddressFromIpStringUnsafe(server.host, server.port)
+  key: `${server.host}|${server.port}`
 })
 
 /** Why one exchange with one server gave no usable answer. */
@@ -45,50 +47,61 @@ export type ExchangeFailure =
   | { readonly _tag: "Malformed"; readonly error: Message.DecodeError | string }
   | { readonly _tag: "Transport"; readonly cause: unknown }
 
+/** How a UDP exchange ended. */
+export type Done = (result: Result.Result<Message.Message, ExchangeFailure>) => void
+
 /** Counters of the transport, for tests and metrics. */
 export interface Stats {
   /** Queries sent over UDP. */
   udpQueries: number
   /** Queries sent over TCP (after a truncated UDP answer). */
   tcpQueries: number
-  /** Datagrams dropped: unknown ID, wrong source, not a response, or wrong question. */
+  /** Datagrams dropped: unknown ID, not a response, or wrong question. */
   rejected: number
-  /** Datagrams with a pending ID and the right source that could not be decoded. */
+  /** Datagrams with a pending ID that could not be decoded. */
   malformed: number
-  /** UDP sockets opened so far (the pool, and replacements). */
+  /** UDP sockets opened so far (the pools, and replacements). */
   socketsOpened: number
 }
 
-interface Pending {
-  readonly id: number
-  readonly slot: Slot
-  readonly target: Target
-  readonly question: Message.Question
-  readonly resume: (effect: Effect.Effect<Message.Message, ExchangeFailure>) => void
-  /** The sweeper tick at which the query times out. */
-  readonly expiresAt: number
-  malformed: Message.DecodeError | undefined
-}
-
 interface Slot {
-  readonly family: "ipv4" | "ipv6"
+  readonly target: Target
+  readonly socket: DatagramSocket.BackingSocket
   readonly port: number
   readonly scope: Scope.Closeable
   readonly pending: Map<number, Pending>
-  /** Datagrams waiting for the sender fiber, which writes them in batches. */
-  outbox: Array<{ readonly pending: Pending; readonly datagram: DatagramSocket.OutgoingDatagram }>
-  readonly wakeSender: Latch.Latch
   uses: number
   replacing: boolean
   retired: boolean
 }
 
+class Pending {
+  /** Whether the query is still waiting (not answered, failed or cancelled). */
+  waiting = true
+  malformed: Message.DecodeError | undefined = undefined
+  constructor(
+    readonly id: number,
+    readonly slot: Slot,
+    readonly question: Message.Question,
+    readonly bytes: Uint8Array,
+    readonly done: Done,
+    /** The sweeper tick at which the query times out. */
+    readonly expiresAt: number,
+    readonly onSent: (error?: DatagramSocket.DatagramSocketError) => void
+  ) {}
+}
+
 export interface Transport {
+  /**
+   * Sends `query` (its ID is replaced by a fresh random one) to `target` over UDP; `done` is called once with
+   * the answer or why there is none, unless the returned cancel function runs first.
+   */
+  readonly startUdp: (target: Target, question: Message.Question, query: Uint8Array, done: Done) => () => void
+  /** `startUdp` as an effect; interrupting it cancels the query. */
   readonly udp: (
     target: Target,
     question: Message.Question,
-    query: Uint8Array,
-    timeout: Duration.Duration
+    query: Uint8Array
   ) => Effect.Effect<Message.Message, ExchangeFailure>
   readonly tcp: (
     target: Target,
@@ -97,11 +110,12 @@ export interface Transport {
     timeout: Duration.Duration
   ) => Effect.Effect<Message.Message, ExchangeFailure>
   readonly stats: Stats
-  /** The local ports of the sockets in the pool now. */
+  /** The local ports of the sockets in the pools now. */
   readonly ports: () => ReadonlyArray<number>
 }
 
 const timeoutFailure: ExchangeFailure = { _tag: "Timeout" }
+const timedOut: Result.Result<never, ExchangeFailure> = Result.fail(timeoutFailure)
 
 const withId = (query: Uint8Array, id: number): Uint8Array => {
   const bytes = query.slice()
@@ -116,10 +130,10 @@ const matches = (message: Message.Message, question: Message.Question): boolean 
 }
 
 /**
- * Opens the UDP socket pool (`size` sockets per address family in use) in the current scope.
+ * Opens the UDP socket pools (`size` sockets per name server) in the current scope.
  */
 export const make = (options: {
-  readonly families: ReadonlyArray<"ipv4" | "ipv6">
+  readonly targets: ReadonlyArray<Target>
   readonly size: number
   readonly queriesPerSocket: number
   /** How long a UDP query waits for its answer. */
@@ -128,9 +142,10 @@ export const make = (options: {
   Effect.gen(function* () {
     const net = yield* Network.Network
     const poolScope = yield* Effect.scope
+    const dispatcher = (yield* Scheduler.Scheduler).makeDispatcher()
     const stats: Stats = { udpQueries: 0, tcpQueries: 0, rejected: 0, malformed: 0, socketsOpened: 0 }
-    const pools: Record<"ipv4" | "ipv6", Array<Slot>> = { ipv4: [], ipv6: [] }
-    const openErrors: Partial<Record<"ipv4" | "ipv6", unknown>> = {}
+    const pools = new Map<string, Array<Slot>>()
+    const openErrors = new Map<string, unknown>()
 
     // Timeouts: one sweeper fiber advances a tick counter every `tick` while queries are pending and fails
     // those past their deadline, instead of a timer and a fiber per query.
@@ -141,9 +156,12 @@ export const make = (options: {
     const active = new Set<Pending>()
     const wakeSweeper = Latch.makeUnsafe(false)
 
-    const settle = (pending: Pending, effect: Effect.Effect<Message.Message, ExchangeFailure>) => {
+    const settle = (pending: Pending, result: Result.Result<Message.Message, ExchangeFailure>) => {
+      if (!pending.waiting) return
+      pending.waiting = false
       if (pending.slot.pending.get(pending.id) === pending) pending.slot.pending.delete(pending.id)
-      if (active.delete(pending)) pending.resume(effect)
+      active.delete(pending)
+      pending.done(result)
     }
 
     const sweeper = Effect.gen(function* () {
@@ -158,34 +176,36 @@ export const make = (options: {
           if (pending.expiresAt > now) continue
           settle(
             pending,
-            Effect.fail(
-              pending.malformed === undefined ? timeoutFailure : { _tag: "Malformed", error: pending.malformed }
-            )
+            pending.malformed === undefined ? timedOut : Result.fail({ _tag: "Malformed", error: pending.malformed })
           )
         }
       }
     })
     yield* Effect.forkIn(sweeper, poolScope, { startImmediately: true })
 
-    const closeSlot = (slot: Slot) => Scope.close(slot.scope, Exit.void)
+    // Datagrams queued since the last flush, sent together by one scheduler task: the sends that the answers
+    // of one event-loop turn trigger go out as a burst.
+    let outbox: Array<Pending> = []
+    const flush = () => {
+      const batch = outbox
+      outbox = []
+      for (const pending of batch) {
+        if (pending.waiting) pending.slot.socket.send(pending.bytes, undefined, pending.onSent)
+      }
+    }
 
-    const dispatch = (slot: Slot, datagram: DatagramSocket.Datagram) => {
-      const bytes = datagram.payload
-      const id = Message.peekId(bytes)
+    const dispatch = (slot: Slot, payload: Uint8Array, port: number) => {
+      const id = Message.peekId(payload)
       const pending = id === undefined ? undefined : slot.pending.get(id)
-      if (id === undefined || pending === undefined) {
+      // The socket is connected to its server, so the kernel drops other sources; the port check is for
+      // networks that do not.
+      if (pending === undefined || port !== slot.target.server.port) {
         stats.rejected++
         return
       }
-      const from = datagram.address
-      const asked = pending.target.inet
-      // The address's own comparison: `Equal.equals` would hash both first.
-      if (from.port !== asked.port || !asked.address[Equal.symbol](from.address)) {
-        stats.rejected++
-        return
-      }
-      const decoded = Message.decode(bytes)
+      const decoded = Message.decode(payload)
       if (Result.isFailure(decoded)) {
+        // Remembered: if no valid answer follows, the query fails with it instead of timing out.
         stats.malformed++
         pending.malformed = decoded.failure
         return
@@ -194,111 +214,84 @@ export const make = (options: {
         stats.rejected++
         return
       }
-      settle(pending, Effect.succeed(decoded.success))
+      settle(pending, Result.succeed(decoded.success))
     }
 
-    const readLoop = (slot: Slot, reader: DatagramSocket.Reader) =>
-      Effect.forever(
-        Effect.map(reader.pull, (batch) => {
-          for (const datagram of batch) dispatch(slot, datagram)
-        })
-      ).pipe(
-        // A socket that cannot read any more is retired; its waiting queries time out and are retried.
-        Effect.catch(() =>
-          Effect.sync(() => {
-            slot.retired = true
-          })
-        )
-      )
+    /** Replacements of sockets that reached `queriesPerSocket`, run by one maintenance fiber. */
+    const worn: Array<Slot> = []
+    const wakeMaintenance = Latch.makeUnsafe(false)
 
-    // Each loop is `Effect.forever` of a short step: a generator looping forever is measurably slower.
-    const sendStep = (slot: Slot, writer: DatagramSocket.Writer) =>
-      Effect.suspend(() => {
-        slot.wakeSender.closeUnsafe()
-        const batch = slot.outbox
-        slot.outbox = []
-        const [first, ...rest] = batch
-        if (first === undefined) return Effect.void
-        const rotate =
-          slot.uses >= options.queriesPerSocket && !slot.replacing
-            ? Effect.suspend(() => {
-                slot.replacing = true
-                return Effect.asVoid(Effect.forkIn(replace(slot), poolScope))
-              })
-            : Effect.void
-        return writer.writeAll([first.datagram, ...rest.map((entry) => entry.datagram)]).pipe(
-          Effect.catch((cause) =>
-            Effect.sync(() => {
-              for (const entry of batch) settle(entry.pending, Effect.fail({ _tag: "Transport", cause }))
-            })
-          ),
-          Effect.andThen(rotate)
-        )
-      })
-
-    const sendLoop = (slot: Slot, writer: DatagramSocket.Writer) =>
-      Effect.forever(Effect.andThen(slot.wakeSender.await, sendStep(slot, writer)))
-
-    const bindOnce = (family: "ipv4" | "ipv6", port: number) =>
+    const bindOnce = (target: Target, port: number) =>
       Effect.gen(function* () {
         const scope = yield* Scope.fork(poolScope)
-        const socket = yield* net.datagramSocket({
-          family,
-          bind: { address: family === "ipv4" ? "0.0.0.0" : "::", port }
-        })
-        const opened = yield* socket.reader.pipe(Scope.provide(scope), Effect.result)
-        if (Result.isFailure(opened)) {
-          yield* Scope.close(scope, Exit.void)
-          return yield* Effect.fail(opened.failure)
+        const pending = new Map<number, Pending>()
+        let slot: Slot | undefined
+        const events: DatagramSocket.BackingEvents = {
+          onPacket: (payload, _host, fromPort) => {
+            if (slot !== undefined) dispatch(slot, payload, fromPort)
+          },
+          // A socket that cannot read any more is retired; its waiting queries time out and are retried.
+          onReadError: () => {
+            if (slot !== undefined) slot.retired = true
+          },
+          onClose: () => {
+            if (slot !== undefined) slot.retired = true
+          },
+          // ICMP reports (port unreachable): the queries waiting on it time out and move to the next server.
+          onError: () => undefined
         }
-        const writer = yield* socket.writer.pipe(Scope.provide(scope))
-        const slot: Slot = {
-          family,
-          port: opened.success.address.port,
-          scope,
-          pending: new Map(),
-          outbox: [],
-          wakeSender: Latch.makeUnsafe(false),
-          uses: 0,
-          replacing: false,
-          retired: false
-        }
-        yield* Effect.forkIn(readLoop(slot, opened.success), scope, { startImmediately: true })
-        yield* Effect.forkIn(sendLoop(slot, writer), scope, { startImmediately: true })
+        const family = target.server.family
+        const socket = yield* net
+          .openDatagram(
+            {
+              family,
+              bind: { address: family === "ipv4" ? "0.0.0.0" : "::", port },
+              connect: { address: target.server.host, port: target.server.port }
+            },
+            events
+          )
+          .pipe(
+            Scope.provide(scope),
+            Effect.tapError(() => Scope.close(scope, Exit.void))
+          )
+        slot = { target, socket, port: socket.address.port, scope, pending, uses: 0, replacing: false, retired: false }
         stats.socketsOpened++
         return slot
       })
 
     /** A socket on a random port; after a few ports in use, any port the kernel picks. */
-    const openSlot = (family: "ipv4" | "ipv6") =>
+    const openSlot = (target: Target) =>
       Effect.gen(function* () {
         for (let attempt = 0; attempt < 8; attempt++) {
-          const slot = yield* bindOnce(family, randomPort()).pipe(Effect.option)
+          const slot = yield* bindOnce(target, randomPort()).pipe(Effect.option)
           if (Option.isSome(slot)) return slot.value
         }
-        return yield* bindOnce(family, 0)
+        return yield* bindOnce(target, 0)
       })
 
-    for (const family of options.families) {
+    for (const each of options.targets) {
+      if (pools.has(each.key)) continue
+      const pool: Array<Slot> = []
+      pools.set(each.key, pool)
       for (let i = 0; i < options.size; i++) {
-        const slot = yield* openSlot(family).pipe(Effect.result)
-        if (Result.isSuccess(slot)) pools[family].push(slot.success)
-        else openErrors[family] = slot.failure
+        const slot = yield* openSlot(each).pipe(Effect.result)
+        if (Result.isSuccess(slot)) pool.push(slot.success)
+        else openErrors.set(each.key, slot.failure)
       }
     }
 
     /** Replaces a socket by one on a fresh random port; the old one closes once its queries are settled. */
-    function replace(slot: Slot): Effect.Effect<void> {
-      return openSlot(slot.family).pipe(
+    const replace = (slot: Slot): Effect.Effect<void> =>
+      openSlot(slot.target).pipe(
         Effect.flatMap((fresh) =>
           Effect.gen(function* () {
-            const pool = pools[slot.family]
+            const pool = pools.get(slot.target.key) ?? []
             const index = pool.indexOf(slot)
-            if (index === -1) return yield* closeSlot(fresh)
+            if (index === -1) return yield* Scope.close(fresh.scope, Exit.void)
             pool[index] = fresh
             slot.retired = true
-            while (slot.pending.size > 0 || slot.outbox.length > 0) yield* Effect.sleep(tick)
-            yield* closeSlot(slot)
+            while (slot.pending.size > 0) yield* Effect.sleep(tick)
+            yield* Scope.close(slot.scope, Exit.void)
           })
         ),
         Effect.catch(() =>
@@ -308,11 +301,23 @@ export const make = (options: {
           })
         )
       )
-    }
 
-    const pick = (family: "ipv4" | "ipv6"): Slot | undefined => {
-      const pool = pools[family]
-      // Skip retired sockets (a failed reader) when there is another.
+    const maintenance = Effect.forever(
+      Effect.andThen(
+        wakeMaintenance.await,
+        Effect.suspend(() => {
+          wakeMaintenance.closeUnsafe()
+          const slots = worn.splice(0)
+          return Effect.forEach(slots, (slot) => Effect.forkIn(replace(slot), poolScope), { discard: true })
+        })
+      )
+    )
+    yield* Effect.forkIn(maintenance, poolScope, { startImmediately: true })
+
+    const pick = (target: Target): Slot | undefined => {
+      const pool = pools.get(target.key)
+      if (pool === undefined) return undefined
+      // Skip retired sockets (a failed reader, or one being replaced) when there is another.
       for (let tries = 0; tries < 4; tries++) {
         const slot = pool[randomBelow(pool.length)]
         if (slot !== undefined && !slot.retired) return slot
@@ -320,40 +325,55 @@ export const make = (options: {
       return pool.find((slot) => !slot.retired)
     }
 
+    const noCancel = () => undefined
+
+    const startUdp: Transport["startUdp"] = (target, question, query, done) => {
+      const slot = pick(target)
+      if (slot === undefined) {
+        done(
+          Result.fail({
+            _tag: "Transport",
+            cause: openErrors.get(target.key) ?? `no socket for ${target.label}`
+          })
+        )
+        return noCancel
+      }
+      let id = randomUint16()
+      while (slot.pending.has(id)) id = randomUint16()
+      const pending: Pending = new Pending(
+        id,
+        slot,
+        question,
+        withId(query, id),
+        done,
+        now + ticksPerTimeout + 1,
+        (error) => {
+          if (error !== undefined) settle(pending, Result.fail({ _tag: "Transport", cause: error }))
+        }
+      )
+      slot.pending.set(id, pending)
+      active.add(pending)
+      if (active.size === 1) wakeSweeper.openUnsafe()
+      outbox.push(pending)
+      if (outbox.length === 1) dispatcher.scheduleTask(flush, 0)
+      stats.udpQueries++
+      if (++slot.uses >= options.queriesPerSocket && !slot.replacing) {
+        slot.replacing = true
+        worn.push(slot)
+        wakeMaintenance.openUnsafe()
+      }
+      return () => {
+        if (!pending.waiting) return
+        pending.waiting = false
+        if (slot.pending.get(id) === pending) slot.pending.delete(id)
+        active.delete(pending)
+      }
+    }
+
     const udp: Transport["udp"] = (target, question, query) =>
       Effect.callback<Message.Message, ExchangeFailure>((resume) => {
-        const slot = pick(target.server.family)
-        if (slot === undefined) {
-          resume(
-            Effect.fail({
-              _tag: "Transport",
-              cause: openErrors[target.server.family] ?? `no ${target.server.family} socket`
-            })
-          )
-          return
-        }
-        let id = randomUint16()
-        while (slot.pending.has(id)) id = randomUint16()
-        const pending: Pending = {
-          id,
-          slot,
-          target,
-          question,
-          resume,
-          expiresAt: now + ticksPerTimeout + 1,
-          malformed: undefined
-        }
-        slot.pending.set(id, pending)
-        active.add(pending)
-        if (active.size === 1) wakeSweeper.openUnsafe()
-        slot.outbox.push({ pending, datagram: { payload: withId(query, id), address: target.inet } })
-        if (slot.outbox.length === 1) slot.wakeSender.openUnsafe()
-        slot.uses++
-        stats.udpQueries++
-        return Effect.sync(() => {
-          if (slot.pending.get(id) === pending) slot.pending.delete(id)
-          active.delete(pending)
-        })
+        const cancel = startUdp(target, question, query, (result) => resume(Effect.fromResult(result)))
+        return Effect.sync(cancel)
       })
 
     const tcp: Transport["tcp"] = (target, question, query, timeout) =>
@@ -387,9 +407,10 @@ export const make = (options: {
       )
 
     return {
+      startUdp,
       udp,
       tcp,
       stats,
-      ports: () => [...pools.ipv4, ...pools.ipv6].map((slot) => slot.port)
+      ports: () => [...pools.values()].flatMap((pool) => pool.map((slot) => slot.port))
     }
   })
