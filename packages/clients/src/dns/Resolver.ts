@@ -148,6 +148,90 @@ const isOfType = <T extends Message.RecordType>(
 
 const typeLabel = (type: number): string => Message.typeName(type) ?? `TYPE${type}`
 
+type Resolved<T extends Message.RecordType> =
+  | { readonly answer: Answer<T> }
+  | { readonly negative: Negative; readonly ttl: number }
+
+/** One resolution of a fully qualified name: the CNAME chain so far and its smallest TTL. */
+class Resolution<T extends Message.RecordType> {
+  readonly code: number
+  readonly original: string
+  readonly chain: Array<string> = []
+  ttl = Number.POSITIVE_INFINITY
+  constructor(
+    readonly name: string,
+    readonly type: T,
+    readonly maxCnameHops: number,
+    readonly query: (name: string, type: number) => Effect.Effect<Exchanged, ResolveError>
+  ) {
+    this.code = Message.TypeCode[type]
+    this.original = Message.canonicalName(name)
+  }
+
+  /** The resolution after the answer to `asked`: final, a CNAME loop, or the name to ask next. */
+  walk(
+    { message, server }: Exchanged,
+    asked: string
+  ): Resolved<T> | { readonly loop: CnameLoop } | { readonly follow: string } {
+    const { type, code, original, chain } = this
+    if (message.rcode === Message.Rcode.NXDomain) {
+      return { negative: new NxDomain({ name: asked, type, server }), ttl: negativeTtl(message) }
+    }
+    // Walk the chain inside this answer.
+    let here = asked
+    for (;;) {
+      const current = here
+      const records: Array<Message.ResourceRecord<Message.RDataFor<T>>> = []
+      for (const record of message.answers) {
+        if (record.type === code && isOfType(record, type) && Message.sameName(record.name, current)) {
+          records.push(record)
+          this.ttl = Math.min(this.ttl, record.ttl)
+        }
+      }
+      if (Arr.isArrayNonEmpty(records)) {
+        return {
+          answer: { name: original, canonicalName: current, cnames: chain, records, ttl: this.ttl, source: server }
+        }
+      }
+      if (type === "CNAME") break
+      const cname = message.answers.find(
+        (record) => record.data._tag === "CNAME" && Message.sameName(record.name, current)
+      )
+      if (cname === undefined || cname.data._tag !== "CNAME") break
+      const target = Message.canonicalName(cname.data.target)
+      this.ttl = Math.min(this.ttl, cname.ttl)
+      if (target === original || chain.includes(target) || chain.length >= this.maxCnameHops) {
+        return { loop: new CnameLoop({ name: this.name, type, chain: [original, ...chain, target] }) }
+      }
+      chain.push(target)
+      here = target
+    }
+    if (here === asked) {
+      return { negative: new NoData({ name: here, type, server }), ttl: negativeTtl(message) }
+    }
+    // The chain leaves this server's answer: ask for its end.
+    return { follow: here }
+  }
+
+  /** The rest of the resolution after the answer to `asked` (hop `hop` of the chain). */
+  proceed(exchanged: Exchanged, asked: string, hop: number): Effect.Effect<Resolved<T>, ResolveError> {
+    const walked = this.walk(exchanged, asked)
+    if ("loop" in walked) return Effect.fail(walked.loop)
+    if ("follow" in walked) return this.step(hop + 1, walked.follow)
+    return Effect.succeed(walked)
+  }
+
+  step(hop: number, asked: string): Effect.Effect<Resolved<T>, ResolveError> {
+    if (hop > this.maxCnameHops) {
+      return Effect.fail(new CnameLoop({ name: this.name, type: this.type, chain: [this.original, ...this.chain] }))
+    }
+    return Effect.flatMap(this.query(asked, this.code), (exchanged) => this.proceed(exchanged, asked, hop))
+  }
+}
+
+const settleResolved = <T extends Message.RecordType>(resolved: Resolved<T>): Effect.Effect<Answer<T>, ResolveError> =>
+  "answer" in resolved ? Effect.succeed(resolved.answer) : Effect.fail(resolved.negative)
+
 /**
  * Builds a resolver in the current scope; its sockets close with the scope.
  *
@@ -298,90 +382,6 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       )
     }
 
-    type Resolved<T extends Message.RecordType> =
-      | { readonly answer: Answer<T> }
-      | { readonly negative: Negative; readonly ttl: number }
-
-    /** One resolution of a fully qualified name: the CNAME chain so far and its smallest TTL. */
-    class Resolution<T extends Message.RecordType> {
-      readonly code: number
-      readonly original: string
-      readonly chain: Array<string> = []
-      ttl = Number.POSITIVE_INFINITY
-      constructor(
-        readonly name: string,
-        readonly type: T
-      ) {
-        this.code = Message.TypeCode[type]
-        this.original = Message.canonicalName(name)
-      }
-
-      /** The resolution after the answer to `asked`: final, a CNAME loop, or the name to ask next. */
-      walk(
-        { message, server }: Exchanged,
-        asked: string
-      ): Resolved<T> | { readonly loop: CnameLoop } | { readonly follow: string } {
-        const { type, code, original, chain } = this
-        if (message.rcode === Message.Rcode.NXDomain) {
-          return { negative: new NxDomain({ name: asked, type, server }), ttl: negativeTtl(message) }
-        }
-        // Walk the chain inside this answer.
-        let here = asked
-        for (;;) {
-          const current = here
-          const records: Array<Message.ResourceRecord<Message.RDataFor<T>>> = []
-          for (const record of message.answers) {
-            if (record.type === code && isOfType(record, type) && Message.sameName(record.name, current)) {
-              records.push(record)
-              this.ttl = Math.min(this.ttl, record.ttl)
-            }
-          }
-          if (Arr.isArrayNonEmpty(records)) {
-            return {
-              answer: { name: original, canonicalName: current, cnames: chain, records, ttl: this.ttl, source: server }
-            }
-          }
-          if (type === "CNAME") break
-          const cname = message.answers.find(
-            (record) => record.data._tag === "CNAME" && Message.sameName(record.name, current)
-          )
-          if (cname === undefined || cname.data._tag !== "CNAME") break
-          const target = Message.canonicalName(cname.data.target)
-          this.ttl = Math.min(this.ttl, cname.ttl)
-          if (target === original || chain.includes(target) || chain.length >= config.maxCnameHops) {
-            return { loop: new CnameLoop({ name: this.name, type, chain: [original, ...chain, target] }) }
-          }
-          chain.push(target)
-          here = target
-        }
-        if (here === asked) {
-          return { negative: new NoData({ name: here, type, server }), ttl: negativeTtl(message) }
-        }
-        // The chain leaves this server's answer: ask for its end.
-        return { follow: here }
-      }
-
-      /** The rest of the resolution after the answer to `asked` (hop `hop` of the chain). */
-      proceed(exchanged: Exchanged, asked: string, hop: number): Effect.Effect<Resolved<T>, ResolveError> {
-        const walked = this.walk(exchanged, asked)
-        if ("loop" in walked) return Effect.fail(walked.loop)
-        if ("follow" in walked) return this.step(hop + 1, walked.follow)
-        return Effect.succeed(walked)
-      }
-
-      step(hop: number, asked: string): Effect.Effect<Resolved<T>, ResolveError> {
-        if (hop > config.maxCnameHops) {
-          return Effect.fail(new CnameLoop({ name: this.name, type: this.type, chain: [this.original, ...this.chain] }))
-        }
-        return Effect.flatMap(query(asked, this.code), (exchanged) => this.proceed(exchanged, asked, hop))
-      }
-    }
-
-    const settleResolved = <T extends Message.RecordType>(
-      resolved: Resolved<T>
-    ): Effect.Effect<Answer<T>, ResolveError> =>
-      "answer" in resolved ? Effect.succeed(resolved.answer) : Effect.fail(resolved.negative)
-
     /**
      * Resolves one fully qualified name, following CNAMEs, without the cache. One `Effect.callback` when the
      * first server's UDP answer is the whole story (no truncation, failure or CNAME leaving the answer): the
@@ -393,7 +393,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
       type: T
     ): Effect.Effect<Resolved<T>, ResolveError> =>
       Effect.callback<Resolved<T>, ResolveError>((resume) => {
-        const resolution = new Resolution(name, type)
+        const resolution = new Resolution(name, type, config.maxCnameHops, query)
         const asked = resolution.original
         const order = serverOrder()
         const target = order[0]

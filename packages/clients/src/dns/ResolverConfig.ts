@@ -111,7 +111,7 @@ export const defaults = {
   attempts: 2,
   ednsPayloadSize: 1232,
   cache: { maxEntries: 10_000, maxTtl: 86_400, maxNegativeTtl: 3_600 } satisfies CacheOptions,
-  udpSockets: 4,
+  udpSockets: 1,
   queriesPerSocket: 4096,
   maxCnameHops: 16
 } as const
