@@ -142,7 +142,8 @@ export class BadName extends Data.TaggedError("BadName")<{
 }
 
 /**
- * The resolver's own socket failed (for example it could not bind one), not the server.
+ * The way to the server failed, not the server's answer: the resolver's own socket (it could not bind one,
+ * or a send failed), or nothing listening on the server's port (ICMP port unreachable).
  *
  * @since 0.1.0
  */

@@ -1,3 +1,4 @@
+import * as Dgram from "node:dgram"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -21,6 +22,18 @@ const withResolver = <A, E>(
 
 const tagOf = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
   Effect.map(Effect.result(effect), (result) => (Result.isFailure(result) ? result.failure._tag : "success"))
+
+/** A UDP port on 127.0.0.1 with nothing bound to it (bound, then closed). */
+const closedPort = Effect.promise(
+  () =>
+    new Promise<number>((resolve) => {
+      const socket = Dgram.createSocket("udp4")
+      socket.bind(0, "127.0.0.1", () => {
+        const port = socket.address().port
+        socket.close(() => resolve(port))
+      })
+    })
+)
 
 const names = (server: Fake.FakeDnsServer) => server.queries.map((query) => query.message.questions[0]?.name)
 
@@ -83,6 +96,25 @@ describe("several name servers", () => {
       expect(spans.map((span) => [span.name, span.attributes.get("name"), span.attributes.get("type")])).toEqual([
         ["Resolver.resolve", "www.fake.test", "A"]
       ])
+    })
+  )
+
+  // Under TestClock no timeout can fire: the answers below come from the port being reported closed.
+  it.effect("a server whose port is closed (ICMP port unreachable) is passed over at once, not at its timeout", () =>
+    Effect.gen(function* () {
+      const closed = yield* closedPort
+      const good = yield* Fake.make(Fake.authority())
+      const both = yield* Resolver.make(
+        ResolverConfig.make({ nameservers: [`127.0.0.1:${closed}`, good.address], cache: false, attempts: 1 })
+      )
+      for (let i = 0; i < 3; i++) {
+        const answer = yield* both.resolve("www.fake.test", "A")
+        expect(answer.source).toBe(good.address)
+      }
+      const alone = yield* Resolver.make(ResolverConfig.make({ nameservers: [`127.0.0.1:${closed}`], cache: false }))
+      const error = yield* Effect.flip(alone.resolve("www.fake.test", "A"))
+      expect(error._tag).toBe("DnsTransportError")
+      expect(error.message).toContain(`127.0.0.1:${closed}`)
     })
   )
 

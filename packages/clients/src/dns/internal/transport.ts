@@ -124,6 +124,9 @@ const withId = (query: Uint8Array, id: number): Uint8Array => {
   return bytes
 }
 
+const refused = (error: DatagramSocket.DatagramSocketError): boolean =>
+  error.reason._tag === "DatagramSocketReadError" && error.reason.kind === "ConnectionRefused"
+
 const matches = (message: Message.Message, question: Message.Question): boolean => {
   const asked = message.questions[0]
   return message.qr && message.questions.length === 1 && asked !== undefined && Message.sameQuestion(asked, question)
@@ -237,8 +240,13 @@ export const make = (options: {
           onClose: () => {
             if (slot !== undefined) slot.retired = true
           },
-          // ICMP reports (port unreachable): the queries waiting on it time out and move to the next server.
-          onError: () => undefined
+          // ICMP port unreachable reaches a connected socket: nothing listens on the server's port, so its
+          // waiting queries move on to the next server now instead of at their timeout (as c-ares does).
+          onError: (error) => {
+            if (slot === undefined || !refused(error)) return
+            const failure = Result.fail<ExchangeFailure>({ _tag: "Transport", cause: error })
+            for (const pending of [...slot.pending.values()]) settle(pending, failure)
+          }
         }
         const family = target.server.family
         const socket = yield* net
