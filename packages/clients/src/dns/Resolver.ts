@@ -390,25 +390,41 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
      */
     const resolveOutcome = <T extends Message.RecordType>(
       name: string,
-      type: T
+      type: T,
+      /** Told how the resolution ended (interrupted included), before its caller is. */
+      onSettled?: (exit: Exit.Exit<Resolved<T>, ResolveError>) => void
     ): Effect.Effect<Resolved<T>, ResolveError> =>
       Effect.callback<Resolved<T>, ResolveError>((resume) => {
+        let settled = false
+        const tell = (exit: Exit.Exit<Resolved<T>, ResolveError>) => {
+          if (settled) return
+          settled = true
+          onSettled?.(exit)
+        }
+        const finish = (exit: Exit.Exit<Resolved<T>, ResolveError>) => {
+          tell(exit)
+          resume(exit)
+        }
+        const continueWith = (effect: Effect.Effect<Resolved<T>, ResolveError>) => {
+          settled = true
+          resume(onSettled === undefined ? effect : Effect.onExit(effect, (exit) => Effect.sync(() => onSettled(exit))))
+        }
         const resolution = new Resolution(name, type, config.maxCnameHops, query)
         const asked = resolution.original
         const order = serverOrder()
         const target = order[0]
         const encoded = encodeQuery(asked, resolution.code, config.ednsPayloadSize !== undefined)
-        if (Result.isFailure(encoded)) return resume(Effect.fail(encoded.failure))
-        if (target === undefined) return resume(resolution.step(0, asked))
+        if (Result.isFailure(encoded)) return finish(Exit.fail(encoded.failure))
+        if (target === undefined) return continueWith(resolution.step(0, asked))
         const question: Message.Question = { name: asked, type: resolution.code, class: Message.ClassIN }
         const cancel = transport.startUdp(target, question, encoded.success, (result) => {
           if (Result.isSuccess(result) && !result.success.tc) {
             const message = result.success
             if (message.rcode === Message.Rcode.NoError || message.rcode === Message.Rcode.NXDomain) {
               const walked = resolution.walk({ message, server: target.label, tcp: false }, asked)
-              if ("loop" in walked) return resume(Effect.fail(walked.loop))
-              if ("follow" in walked) return resume(resolution.step(1, walked.follow))
-              return resume(Effect.succeed(walked))
+              if ("loop" in walked) return finish(Exit.fail(walked.loop))
+              if ("follow" in walked) return continueWith(resolution.step(1, walked.follow))
+              return finish(Exit.succeed(walked))
             }
           }
           const exchanged = Result.isSuccess(result)
@@ -416,20 +432,22 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
                 afterFirst(asked, resolution.code, order, target, tcp)
               )
             : afterFirst(asked, resolution.code, order, target, Result.fail(result.failure))
-          resume(Effect.flatMap(exchanged, (first) => resolution.proceed(first, asked, 0)))
+          continueWith(Effect.flatMap(exchanged, (first) => resolution.proceed(first, asked, 0)))
         })
-        return Effect.sync(cancel)
+        return Effect.sync(() => {
+          cancel()
+          tell(Exit.interrupt())
+        })
       })
 
     const withAge = <T extends Message.RecordType>(answer: Answer<T>, age: number): Answer<T> => {
-      const [first, ...rest] = answer.records
       const aged = <R extends Message.ResourceRecord>(record: R): R => ({
         ...record,
         ttl: Math.max(0, record.ttl - age)
       })
       return {
         ...answer,
-        records: [aged(first), ...rest.map(aged)],
+        records: Arr.map(answer.records, aged),
         ttl: Math.max(0, answer.ttl - age),
         source: "cache"
       }
@@ -464,41 +482,29 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         const deferred = Deferred.makeUnsafe<Answer | undefined, ResolveError>()
         inflight.set(key, deferred)
         // The first caller runs the query; the others wait for its outcome.
-        return resolveOutcome(name, type).pipe(
-          Effect.onExit((exit) =>
-            Effect.sync(() => {
-              inflight.delete(key)
-              if (Exit.isSuccess(exit)) {
-                // TTLs count from when the query was sent: an entry never outlives its records.
-                const outcome = exit.value
-                if ("answer" in outcome) {
-                  cache.set(
-                    key,
-                    { _tag: "Positive", answer: erase(outcome.answer) },
-                    Math.min(outcome.answer.ttl, limits.maxTtl),
-                    now
-                  )
-                } else {
-                  cache.set(
-                    key,
-                    { _tag: "Negative", error: outcome.negative },
-                    Math.min(outcome.ttl, limits.maxNegativeTtl),
-                    now
-                  )
-                }
-              }
-              Deferred.doneUnsafe(
-                deferred,
-                Exit.hasInterrupts(exit)
-                  ? Effect.succeed(undefined)
-                  : Effect.flatMap(exit, (outcome) =>
-                      "answer" in outcome ? Effect.succeed(erase(outcome.answer)) : Effect.fail(outcome.negative)
-                    )
-              )
-            })
-          ),
-          Effect.flatMap(settleResolved)
-        )
+        const settled = (exit: Exit.Exit<Resolved<T>, ResolveError>) => {
+          inflight.delete(key)
+          if (Exit.isSuccess(exit)) {
+            // TTLs count from when the query was sent: an entry never outlives its records.
+            const outcome = exit.value
+            if ("answer" in outcome) {
+              const entry: CacheValue = { _tag: "Positive", answer: erase(outcome.answer) }
+              cache.set(key, entry, Math.min(outcome.answer.ttl, limits.maxTtl), now)
+            } else {
+              const entry: CacheValue = { _tag: "Negative", error: outcome.negative }
+              cache.set(key, entry, Math.min(outcome.ttl, limits.maxNegativeTtl), now)
+            }
+          }
+          Deferred.doneUnsafe(
+            deferred,
+            Exit.hasInterrupts(exit)
+              ? Effect.succeed(undefined)
+              : Effect.flatMap(exit, (outcome) =>
+                  "answer" in outcome ? Effect.succeed(erase(outcome.answer)) : Effect.fail(outcome.negative)
+                )
+          )
+        }
+        return Effect.flatMap(resolveOutcome(name, type, settled), settleResolved)
       })
     }
 
