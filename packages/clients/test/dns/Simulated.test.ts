@@ -3,6 +3,7 @@ import { SimNetwork } from "@diesel/sim"
 import { UDPConnection } from "@diesel/udp"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { Authority, Resolver, ResolverConfig } from "../../src/dns/index.js"
 import { fakeZone } from "../harness/FakeDnsServer.js"
 
@@ -67,5 +68,29 @@ describe("the resolver on the simulated network", () => {
       yield* serveOn("ns1")
       assert.strictEqual((yield* resolver.resolve("www.fake.test", "A")).source, first)
     }).pipe(simulation(5, ["client", "ns1", "ns2"]))
+  )
+
+  it.effect("a socket closed under the resolver (its host crashed and restarted) is replaced", () =>
+    Effect.gen(function* () {
+      const sim = yield* SimNetwork.SimNetwork
+      const server = yield* serveOn("ns")
+      const resolver = yield* SimNetwork.onHost("client")(
+        Resolver.make(ResolverConfig.make({ nameservers: [server], cache: false, timeout: "200 millis" }))
+      )
+      yield* resolver.resolve("www.fake.test", "A")
+      const before = resolver.ports()
+      yield* sim.crash("client")
+      yield* sim.restart("client")
+      // Queries may fail while the replacement is under way; then they are answered from a new socket.
+      const answer = yield* resolver
+        .resolve("www.fake.test", "A")
+        .pipe(Effect.retry({ times: 5, schedule: Schedule.spaced("50 millis") }))
+      assert.deepStrictEqual(
+        answer.records.map((record) => record.data.address),
+        ["10.9.0.1"]
+      )
+      assert.notDeepEqual(resolver.ports(), before)
+      assert.strictEqual(resolver.stats().socketsOpened, 2)
+    }).pipe(simulation(9, ["client", "ns"]))
   )
 })

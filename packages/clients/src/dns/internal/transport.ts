@@ -72,7 +72,10 @@ interface Slot {
   readonly pending: Map<number, Pending>
   uses: number
   replacing: boolean
+  /** Replaced (worn out, or broken): no new queries unless there is no other socket. */
   retired: boolean
+  /** Cannot read any more (closed underneath, or a read error). */
+  broken: boolean
 }
 
 class Pending {
@@ -223,6 +226,18 @@ export const make = (options: {
     /** Replacements of sockets that reached `queriesPerSocket`, run by one maintenance fiber. */
     const worn: Array<Slot> = []
     const wakeMaintenance = Latch.makeUnsafe(false)
+    const scheduleReplacement = (slot: Slot) => {
+      if (slot.replacing) return
+      slot.replacing = true
+      worn.push(slot)
+      wakeMaintenance.openUnsafe()
+    }
+    const broke = (slot: Slot | undefined) => {
+      if (slot === undefined) return
+      slot.broken = true
+      slot.retired = true
+      scheduleReplacement(slot)
+    }
 
     const bindOnce = (target: Target, port: number) =>
       Effect.gen(function* () {
@@ -233,13 +248,9 @@ export const make = (options: {
           onPacket: (payload, _host, fromPort) => {
             if (slot !== undefined) dispatch(slot, payload, fromPort)
           },
-          // A socket that cannot read any more is retired; its waiting queries time out and are retried.
-          onReadError: () => {
-            if (slot !== undefined) slot.retired = true
-          },
-          onClose: () => {
-            if (slot !== undefined) slot.retired = true
-          },
+          // A socket that cannot read any more is replaced; its waiting queries time out and are retried.
+          onReadError: () => broke(slot),
+          onClose: () => broke(slot),
           // ICMP port unreachable reaches a connected socket: nothing listens on the server's port, so its
           // waiting queries move on to the next server now instead of at their timeout (as c-ares does).
           onError: (error) => {
@@ -262,7 +273,17 @@ export const make = (options: {
             Scope.provide(scope),
             Effect.tapError(() => Scope.close(scope, Exit.void))
           )
-        slot = { target, socket, port: socket.address.port, scope, pending, uses: 0, replacing: false, retired: false }
+        slot = {
+          target,
+          socket,
+          port: socket.address.port,
+          scope,
+          pending,
+          uses: 0,
+          replacing: false,
+          retired: false,
+          broken: false
+        }
         stats.socketsOpened++
         return slot
       })
@@ -325,12 +346,15 @@ export const make = (options: {
     const pick = (target: Target): Slot | undefined => {
       const pool = pools.get(target.key)
       if (pool === undefined) return undefined
-      // Skip retired sockets (a failed reader, or one being replaced) when there is another.
+      // Skip retired sockets (worn out or broken, being replaced) when there is another.
       for (let tries = 0; tries < 4; tries++) {
         const slot = pool[randomBelow(pool.length)]
         if (slot !== undefined && !slot.retired) return slot
       }
-      return pool.find((slot) => !slot.retired)
+      const usable = pool.find((slot) => !slot.retired) ?? pool.find((slot) => !slot.broken)
+      // Every socket is broken: ask for replacements again (the last try may have failed), fail this query.
+      if (usable === undefined) for (const slot of pool) scheduleReplacement(slot)
+      return usable
     }
 
     const noCancel = () => undefined
@@ -365,11 +389,7 @@ export const make = (options: {
       outbox.push(pending)
       if (outbox.length === 1) dispatcher.scheduleTask(flush, 0)
       stats.udpQueries++
-      if (++slot.uses >= options.queriesPerSocket && !slot.replacing) {
-        slot.replacing = true
-        worn.push(slot)
-        wakeMaintenance.openUnsafe()
-      }
+      if (++slot.uses >= options.queriesPerSocket) scheduleReplacement(slot)
       return () => {
         if (!pending.waiting) return
         pending.waiting = false
