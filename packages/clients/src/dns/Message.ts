@@ -710,11 +710,41 @@ class Failure {
   ) {}
 }
 
+/**
+ * The characters of the name being decoded: at most 253 bytes of labels, each written as up to 4 characters
+ * (`\DDD`), plus the dots between them.
+ */
+const nameScratch = new Uint16Array(1024)
+
+/** Writes one label's bytes in presentation format into `nameScratch` from `n`; returns the new length. */
+const writeLabel = (bytes: Uint8Array, start: number, end: number, n: number): number => {
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i] ?? 0
+    if (byte > 0x20 && byte < 0x7f && byte !== 0x2e && byte !== 0x5c) {
+      nameScratch[n++] = byte
+    } else if (byte === 0x2e || byte === 0x5c) {
+      nameScratch[n++] = 0x5c
+      nameScratch[n++] = byte
+    } else {
+      nameScratch[n++] = 0x5c
+      nameScratch[n++] = 0x30 + Math.floor(byte / 100)
+      nameScratch[n++] = 0x30 + (Math.floor(byte / 10) % 10)
+      nameScratch[n++] = 0x30 + (byte % 10)
+    }
+  }
+  return n
+}
+
+/** The first `n` characters of `nameScratch` as a string, in one step. */
+const nameText = (n: number): string => Reflect.apply(String.fromCharCode, undefined, nameScratch.subarray(0, n))
+
 /** At most this many compression pointers in one name: more means a loop. */
 const maxPointers = 64
 
 class Reader {
   pos = 0
+  /** The OPT record, once read. */
+  opt: RawRecord | undefined = undefined
   readonly view: DataView
 
   constructor(readonly bytes: Uint8Array) {
@@ -748,14 +778,27 @@ class Reader {
     return value
   }
 
+  /** The first name of the message (the question's) and where it starts: answers usually point to it. */
+  private firstName: string | undefined = undefined
+  private firstNameAt = -1
+
   /** Reads a possibly compressed name at the current position. */
   name(): string {
     const bytes = this.bytes
-    let at = this.pos
+    const start = this.pos
+    if (
+      this.firstName !== undefined &&
+      bytes[start] === (0xc0 | (this.firstNameAt >> 8)) &&
+      bytes[start + 1] === (this.firstNameAt & 0xff)
+    ) {
+      this.pos = start + 2
+      return this.firstName
+    }
+    let at = start
     let end = -1
     let pointers = 0
     let wire = 1
-    let out = ""
+    let n = 0
     for (;;) {
       if (at >= bytes.length) throw new Failure("Truncated", at, "name runs past the end")
       const length = bytes[at] ?? 0
@@ -777,11 +820,17 @@ class Reader {
       if (at + 1 + length > bytes.length) throw new Failure("Truncated", at, "label runs past the end")
       wire += length + 1
       if (wire > 255) throw new Failure("NameTooLong", at, "name longer than 255 bytes")
-      out += out === "" ? labelText(bytes, at + 1, at + 1 + length) : `.${labelText(bytes, at + 1, at + 1 + length)}`
+      if (n > 0) nameScratch[n++] = 0x2e
+      n = writeLabel(bytes, at + 1, at + 1 + length, n)
       at += 1 + length
     }
     this.pos = end === -1 ? at : end
-    return out
+    const name = n === 0 ? "" : nameText(n)
+    if (this.firstName === undefined) {
+      this.firstName = name
+      this.firstNameAt = start
+    }
+    return name
   }
 
   characterString(limit: number): string {
@@ -885,27 +934,28 @@ interface RawRecord {
   readonly length: number
 }
 
-const readRecordHeader = (r: Reader): RawRecord => {
-  const name = r.name()
-  const type = r.u16("record type")
-  const klass = r.u16("record class")
-  const ttl = r.u32("record TTL")
-  const length = r.u16("record data length")
-  return { name, type, class: klass, ttl, rdataAt: r.pos, length }
-}
+const noRecords: ReadonlyArray<ResourceRecord> = Object.freeze([])
 
-const readSection = (r: Reader, count: number, out: Array<ResourceRecord>, opt: Array<RawRecord> | undefined) => {
+/** Reads `count` records; an OPT record among the additionals is kept apart (`r.opt`), not returned. */
+const readSection = (r: Reader, count: number, additionals: boolean): ReadonlyArray<ResourceRecord> => {
+  if (count === 0) return noRecords
+  const out: Array<ResourceRecord> = []
   for (let i = 0; i < count; i++) {
-    const raw = readRecordHeader(r)
-    if (raw.type === TypeCode.OPT && opt !== undefined) {
-      r.need(raw.length, "OPT data")
-      opt.push(raw)
-      r.pos += raw.length
+    const name = r.name()
+    const type = r.u16("record type")
+    const klass = r.u16("record class")
+    const ttl = r.u32("record TTL")
+    const length = r.u16("record data length")
+    if (type === TypeCode.OPT && additionals) {
+      r.need(length, "OPT data")
+      if (r.opt !== undefined) throw new Failure("DuplicateOpt", r.opt.rdataAt, "more than one OPT record")
+      r.opt = { name, type, class: klass, ttl, rdataAt: r.pos, length }
+      r.pos += length
       continue
     }
-    const data = readRData(r, raw.type, raw.length)
-    out.push({ name: raw.name, type: raw.type, class: raw.class, ttl: raw.ttl, data })
+    out.push({ name, type, class: klass, ttl, data: readRData(r, type, length) })
   }
+  return out
 }
 
 const readEdns = (r: Reader, raw: RawRecord): { readonly edns: Edns; readonly extendedRcode: number } => {
@@ -945,19 +995,13 @@ const decodeUnsafe = (bytes: Uint8Array): Message => {
     const name = r.name()
     questions.push({ name, type: r.u16("question type"), class: r.u16("question class") })
   }
-  const answers: Array<ResourceRecord> = []
-  const authorities: Array<ResourceRecord> = []
-  const additionals: Array<ResourceRecord> = []
-  const opt: Array<RawRecord> = []
-  readSection(r, ancount, answers, undefined)
-  readSection(r, nscount, authorities, undefined)
-  readSection(r, arcount, additionals, opt)
+  const answers = readSection(r, ancount, false)
+  const authorities = readSection(r, nscount, false)
+  const additionals = readSection(r, arcount, true)
   let edns: Edns | undefined
   let rcode = b3 & 0x0f
-  const first = opt[0]
-  if (opt.length > 1) throw new Failure("DuplicateOpt", first?.rdataAt ?? 0, "more than one OPT record")
-  if (first !== undefined) {
-    const decoded = readEdns(r, first)
+  if (r.opt !== undefined) {
+    const decoded = readEdns(r, r.opt)
     edns = decoded.edns
     rcode |= decoded.extendedRcode << 4
   }
