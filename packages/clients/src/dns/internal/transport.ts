@@ -223,7 +223,7 @@ export const make = (options: {
       settle(pending, Result.succeed(decoded.success))
     }
 
-    /** Replacements of sockets that reached `queriesPerSocket`, run by one maintenance fiber. */
+    /** Sockets to replace (worn out after `queriesPerSocket` queries, or broken), run by one maintenance fiber. */
     const worn: Array<Slot> = []
     const wakeMaintenance = Latch.makeUnsafe(false)
     const scheduleReplacement = (slot: Slot) => {
