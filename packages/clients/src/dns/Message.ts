@@ -306,17 +306,36 @@ export const typeOf = (data: RData): number => (data._tag === "Unknown" ? data.t
 const textDecoder = new TextDecoder()
 const textEncoder = new TextEncoder()
 
-/** Appends one label's bytes in presentation format. */
-const labelText = (bytes: Uint8Array, start: number, end: number): string => {
-  let out = ""
+/**
+ * The characters of the name being decoded: at most 253 bytes of labels, each written as up to 4 characters
+ * (`\DDD`), plus the dots between them.
+ */
+const nameScratch = new Uint16Array(1024)
+
+/** Writes one label's bytes in presentation format into `nameScratch` from `n`; returns the new length. */
+const writeLabel = (bytes: Uint8Array, start: number, end: number, n: number): number => {
   for (let i = start; i < end; i++) {
     const byte = bytes[i] ?? 0
-    if (byte === 0x2e || byte === 0x5c) out += `\\${String.fromCharCode(byte)}`
-    else if (byte <= 0x20 || byte >= 0x7f) out += `\\${byte.toString().padStart(3, "0")}`
-    else out += String.fromCharCode(byte)
+    if (byte > 0x20 && byte < 0x7f && byte !== 0x2e && byte !== 0x5c) {
+      nameScratch[n++] = byte
+    } else if (byte === 0x2e || byte === 0x5c) {
+      nameScratch[n++] = 0x5c
+      nameScratch[n++] = byte
+    } else {
+      nameScratch[n++] = 0x5c
+      nameScratch[n++] = 0x30 + Math.floor(byte / 100)
+      nameScratch[n++] = 0x30 + (Math.floor(byte / 10) % 10)
+      nameScratch[n++] = 0x30 + (byte % 10)
+    }
   }
-  return out
+  return n
 }
+
+/** The first `n` characters of `nameScratch` as a string, in one step. */
+const nameText = (n: number): string => Reflect.apply(String.fromCharCode, undefined, nameScratch.subarray(0, n))
+
+/** One label's bytes in presentation format. */
+const labelText = (bytes: Uint8Array, start: number, end: number): string => nameText(writeLabel(bytes, start, end, 0))
 
 /**
  * Splits a name in presentation format into its labels as bytes. A trailing dot is ignored; `""` and `"."` are
@@ -709,34 +728,6 @@ class Failure {
     readonly detail: string
   ) {}
 }
-
-/**
- * The characters of the name being decoded: at most 253 bytes of labels, each written as up to 4 characters
- * (`\DDD`), plus the dots between them.
- */
-const nameScratch = new Uint16Array(1024)
-
-/** Writes one label's bytes in presentation format into `nameScratch` from `n`; returns the new length. */
-const writeLabel = (bytes: Uint8Array, start: number, end: number, n: number): number => {
-  for (let i = start; i < end; i++) {
-    const byte = bytes[i] ?? 0
-    if (byte > 0x20 && byte < 0x7f && byte !== 0x2e && byte !== 0x5c) {
-      nameScratch[n++] = byte
-    } else if (byte === 0x2e || byte === 0x5c) {
-      nameScratch[n++] = 0x5c
-      nameScratch[n++] = byte
-    } else {
-      nameScratch[n++] = 0x5c
-      nameScratch[n++] = 0x30 + Math.floor(byte / 100)
-      nameScratch[n++] = 0x30 + (Math.floor(byte / 10) % 10)
-      nameScratch[n++] = 0x30 + (byte % 10)
-    }
-  }
-  return n
-}
-
-/** The first `n` characters of `nameScratch` as a string, in one step. */
-const nameText = (n: number): string => Reflect.apply(String.fromCharCode, undefined, nameScratch.subarray(0, n))
 
 /** At most this many compression pointers in one name: more means a loop. */
 const maxPointers = 64

@@ -146,6 +146,10 @@ const isOfType = <T extends Message.RecordType>(
   type: T
 ): record is Message.ResourceRecord<Message.RDataFor<T>> => record.data._tag === type
 
+/** A response that settles the query (records, no records, or no such name), as opposed to a server failure. */
+const isAnswer = (message: Message.Message): boolean =>
+  message.rcode === Message.Rcode.NoError || message.rcode === Message.Rcode.NXDomain
+
 const typeLabel = (type: number): string => Message.typeName(type) ?? `TYPE${type}`
 
 type Resolved<T extends Message.RecordType> =
@@ -299,10 +303,8 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         return { _tag: "Next", failure, withoutEdns: false }
       }
       const { message, tcp } = result.success
+      if (isAnswer(message)) return { _tag: "Done", exchanged: { message, server: target.label, tcp } }
       switch (message.rcode) {
-        case Message.Rcode.NoError:
-        case Message.Rcode.NXDomain:
-          return { _tag: "Done", exchanged: { message, server: target.label, tcp } }
         case Message.Rcode.Refused:
           return {
             _tag: "Next",
@@ -420,7 +422,7 @@ export const make = (config: ResolverConfig.ResolverConfig) =>
         const cancel = transport.startUdp(target, question, encoded.success, (result) => {
           if (Result.isSuccess(result) && !result.success.tc) {
             const message = result.success
-            if (message.rcode === Message.Rcode.NoError || message.rcode === Message.Rcode.NXDomain) {
+            if (isAnswer(message)) {
               const walked = resolution.walk({ message, server: target.label, tcp: false }, asked)
               if ("loop" in walked) return finish(Exit.fail(walked.loop))
               if ("follow" in walked) return continueWith(resolution.step(1, walked.follow))

@@ -162,12 +162,17 @@ export const make = (options: {
     const active = new Set<Pending>()
     const wakeSweeper = Latch.makeUnsafe(false)
 
-    const settle = (pending: Pending, result: Result.Result<Message.Message, ExchangeFailure>) => {
-      if (!pending.waiting) return
+    /** Stops waiting for `pending`'s answer; `false` if it was not waiting any more. */
+    const forget = (pending: Pending): boolean => {
+      if (!pending.waiting) return false
       pending.waiting = false
       if (pending.slot.pending.get(pending.id) === pending) pending.slot.pending.delete(pending.id)
       active.delete(pending)
-      pending.done(result)
+      return true
+    }
+
+    const settle = (pending: Pending, result: Result.Result<Message.Message, ExchangeFailure>) => {
+      if (forget(pending)) pending.done(result)
     }
 
     const sweeper = Effect.gen(function* () {
@@ -391,10 +396,7 @@ export const make = (options: {
       stats.udpQueries++
       if (++slot.uses >= options.queriesPerSocket) scheduleReplacement(slot)
       return () => {
-        if (!pending.waiting) return
-        pending.waiting = false
-        if (slot.pending.get(id) === pending) slot.pending.delete(id)
-        active.delete(pending)
+        forget(pending)
       }
     }
 
