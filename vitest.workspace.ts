@@ -19,6 +19,7 @@ export const projects: Array<TestProjectConfiguration> = [
   project("core", "packages/core", ["test/**/*.test.ts"]),
   project("udp", "packages/udp", ["test/**/*.test.ts"]),
   project("tcp", "packages/tcp", ["test/**/*.test.ts"]),
+  project("http", "packages/http", ["test/**/*.test.ts"]),
   project("clients", "packages/clients", ["test/**/*.test.ts"]),
   project("sim", "packages/sim", ["test/**/*.test.ts"]),
   project("examples", "examples", ["**/*.test.ts"])
