@@ -9,6 +9,7 @@
  */
 export { Connection, Receive } from "@diesel/core"
 export * as Metrics from "./Metrics.js"
+export * as ProxyProtocol from "./ProxyProtocol.js"
 export * as TCPClient from "./TCPClient.js"
 export * as TCPConnection from "./TCPConnection.js"
 export * as TCPError from "./TCPError.js"
