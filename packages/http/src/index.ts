@@ -3,4 +3,6 @@
  *
  * @since 0.1.0
  */
-export {}
+export * as Chunked from "./Chunked.js"
+export * as Http1 from "./Http1.js"
+export * as HttpParseError from "./HttpParseError.js"
