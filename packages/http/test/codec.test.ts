@@ -303,7 +303,64 @@ describe("Chunked", () => {
     const used = decoder.decode(encoded, (d) => out.push(Buffer.from(d)))
     assert.strictEqual(used, encoded.byteLength)
     assert.isTrue(decoder.done)
-    assert.strictEqual(Buffer.concat(out).toString(), Buffer.from(parts.join("")).toString())
+    assert.isTrue(Buffer.concat(out).equals(Buffer.concat(parts.map((p) => Buffer.from(p)))))
     assert.deepStrictEqual(decoder.trailers, ["x-n", String(parts.length)])
   })
+})
+
+/** Response cases, checked against node:http's client parser (llhttp in response mode). */
+const responseCases: ReadonlyArray<readonly [string, string, boolean]> = [
+  ["200 with length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true],
+  ["no reason phrase", "HTTP/1.1 204\r\n\r\n", true],
+  ["chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", true],
+  ["two status digits", "HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", false],
+  [
+    "CL and TE",
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    false
+  ],
+  ["duplicate CL", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", false],
+  ["obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n  b\r\nContent-Length: 0\r\n\r\n", false],
+  ["bad protocol", "HTTX/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false],
+  ["NUL in value", "HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n", false]
+]
+
+const clientVerdict = (text: string): Promise<boolean> =>
+  new Promise((resolve) => {
+    const server = net.createServer((socket) => {
+      socket.once("data", () => socket.end(bytes(text)))
+      socket.on("error", () => {})
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const done = (verdict: boolean) => server.close(() => resolve(verdict))
+      const request = http.get({ host: "127.0.0.1", port, agent: false }, (response) => {
+        response.resume()
+        response.on("end", () => done(true))
+        response.on("error", () => done(false))
+      })
+      request.on("error", () => done(false))
+    })
+  })
+
+const ourResponseVerdict = (input: Buffer): boolean => {
+  const head = Http1.parseResponseHead(input)
+  if (head === undefined || head instanceof HttpParseError.HttpParseError) return false
+  if (!head.chunked) return true
+  const decoder = new Chunked.Decoder()
+  const used = decoder.decode(input.subarray(head.size), () => {})
+  return !(used instanceof HttpParseError.HttpParseError) && decoder.done
+}
+
+describe("Http1 response heads against node:http's client", () => {
+  it.effect("every case: the same verdict as node:http's client", () =>
+    Effect.promise(async () => {
+      for (const [name, text, expected] of responseCases) {
+        const node = await clientVerdict(text)
+        assert.strictEqual(ourResponseVerdict(bytes(text)), node, `${name}: diesel and node:http disagree`)
+        assert.strictEqual(node, expected, `${name}: node:http's verdict changed`)
+      }
+    })
+  )
 })
