@@ -6,3 +6,6 @@
 export * as Chunked from "./Chunked.js"
 export * as Http1 from "./Http1.js"
 export * as HttpParseError from "./HttpParseError.js"
+export * as WebSocket from "./WebSocket.js"
+export * as WebSocketError from "./WebSocketError.js"
+export * as WebSocketServer from "./WebSocketServer.js"
