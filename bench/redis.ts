@@ -65,6 +65,32 @@ const startServer = async (): Promise<{ port: number; stop: () => Promise<void> 
   }
 }
 
+/** RPUSH `length` elements (`item:<i>:<padding>`, 8-20 bytes) to `key` through a raw socket. */
+const fillList = (port: number, key: string, length: number): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    const batch = 1000
+    let out = ""
+    for (let i = 0; i < length; i += batch) {
+      const n = Math.min(batch, length - i)
+      const args = ["RPUSH", key, ...Array.from({ length: n }, (_, j) => `item:${i + j}:${"x".repeat((i + j) % 7)}`)]
+      out += `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`
+    }
+    // one integer reply for the DEL, one per RPUSH
+    const expected = Math.ceil(length / batch) + 1
+    let replies = ""
+    socket.on("error", reject)
+    socket.on("data", (d) => {
+      replies += d.toString("latin1")
+      if (replies.split("\r\n").length - 1 >= expected) {
+        socket.destroy()
+        resolve()
+      }
+    })
+    socket.write(`*2\r\n$3\r\nDEL\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n`)
+    socket.write(out)
+  })
+
 /** A client under test: each workload returns the number of commands it ran. */
 interface Subject {
   readonly name: string
@@ -72,6 +98,8 @@ interface Subject {
   readonly getSetConcurrent: (callers: number, perCaller: number) => Promise<number>
   readonly pipeline: (batches: number, size: number) => Promise<number>
   readonly sequential: (count: number) => Promise<number>
+  /** `count` times LRANGE of the whole list `key`, one at a time; checks the length of each reply. */
+  readonly lrange: (key: string, length: number, count: number) => Promise<number>
   readonly close: () => Promise<void>
 }
 
@@ -108,6 +136,15 @@ const diesel = async (port: number): Promise<Subject> => {
       return Effect.runPromise(loop(batches, redis.pipeline(commands))).then(() => batches * size)
     },
     sequential: (count) => Effect.runPromise(loop(count, redis.get("bench:key"))).then(() => count),
+    lrange: (key, length, count) =>
+      Effect.runPromise(
+        loop(
+          count,
+          Effect.flatMap(redis.lrange(key, 0, -1), (items) =>
+            items.length === length ? Effect.void : Effect.die(new Error(`LRANGE returned ${items.length} items`))
+          )
+        )
+      ).then(() => count),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
@@ -119,6 +156,7 @@ interface PromiseClient {
   readonly get: (key: string) => Promise<unknown>
   /** Send `size` GETs of `key` as one pipeline. */
   readonly pipelineGets: (key: string, size: number) => Promise<unknown>
+  readonly lrange: (key: string) => Promise<ReadonlyArray<unknown>>
   readonly close: () => void
 }
 
@@ -152,6 +190,13 @@ const promiseSubject = (name: string, client: PromiseClient): Subject => {
       await loop(count, () => client.get("bench:key"))
       return count
     },
+    lrange: async (key, length, count) => {
+      for (let i = 0; i < count; i++) {
+        const items = await client.lrange(key)
+        if (items.length !== length) throw new Error(`LRANGE returned ${items.length} items`)
+      }
+      return count
+    },
     close: async () => client.close()
   }
 }
@@ -168,6 +213,7 @@ const ioredis = async (port: number): Promise<Subject> => {
       for (let i = 0; i < size; i++) p.get(key)
       return p.exec()
     },
+    lrange: (key) => client.lrange(key, 0, -1),
     close: () => client.disconnect()
   })
 }
@@ -184,6 +230,7 @@ const nodeRedis = async (port: number): Promise<Subject> => {
       for (let i = 0; i < size; i++) m.get(key)
       return m.execAsPipeline()
     },
+    lrange: (key) => client.lRange(key, 0, -1),
     close: () => {
       client.destroy()
     }
@@ -204,11 +251,18 @@ const run = async (options: { readonly smoke: boolean }): Promise<ReadonlyArray<
     const scale = options.smoke ? 0.02 : 1
     const rounds = options.smoke ? 1 : 5
     const per = Math.max(5, Math.round(300 * scale))
+    // A large reply: a list of 100,000 elements (about 1.6 MB of RESP), read whole with LRANGE.
+    const listLength = options.smoke ? 2_000 : 100_000
+    await fillList(server.port, "bench:list", listLength)
     const cases: ReadonlyArray<{ name: string; run: (s: Subject) => Promise<number> }> = [
       { name: "PING, 100 callers in flight", run: (s) => s.pingConcurrent(100, per) },
       { name: "GET/SET, 100 callers in flight", run: (s) => s.getSetConcurrent(100, per / 2) },
       { name: "pipeline of 100 GET", run: (s) => s.pipeline(Math.max(5, Math.round(300 * scale)), 100) },
-      { name: "GET, one caller at a time", run: (s) => s.sequential(Math.max(50, Math.round(10_000 * scale))) }
+      { name: "GET, one caller at a time", run: (s) => s.sequential(Math.max(50, Math.round(10_000 * scale))) },
+      {
+        name: `LRANGE of ${listLength.toLocaleString("en-US")} elements`,
+        run: (s) => s.lrange("bench:list", listLength, options.smoke ? 3 : 10)
+      }
     ]
     for (const s of subjects) {
       // warm-up

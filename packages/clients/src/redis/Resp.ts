@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import { isAscii } from "node:buffer"
 import * as Data from "effect/Data"
 
 /**
@@ -106,10 +107,29 @@ const LF = 10
 
 /** Returned by the internal parse steps when more bytes are needed. */
 const INCOMPLETE: unique symbol = Symbol.for("@diesel/clients/redis/Resp/Incomplete")
+/** Returned by the internal parse step when it opened an aggregate (its elements follow). */
+const OPENED: unique symbol = Symbol.for("@diesel/clients/redis/Resp/Opened")
+
+/**
+ * An aggregate whose elements are still arriving. Kept between chunks, so a reply's elements are parsed
+ * once however the reply is split: only the element cut by the end of a chunk is parsed again.
+ */
+interface Frame {
+  /** The type byte: `*`, `~`, `>`, `%` or `|`. */
+  readonly type: number
+  /** Elements still expected (a map counts keys and values). */
+  remaining: number
+  readonly items: Array<RespValue>
+}
 
 /**
  * Incremental RESP parser. Feed it chunks as they arrive and take replies with `next` until it returns
  * `undefined` (more bytes needed).
+ *
+ * The parser keeps the aggregates it has started between chunks: each byte is parsed once, except those
+ * of the one element a chunk boundary cuts (and a bulk string is waited for, not re-parsed: the parser
+ * knows how many bytes it needs). A reply of any size costs time in proportion to its size, however it
+ * is split, and the parser holds its parsed elements plus at most one element's bytes.
  *
  * @example
  * ```ts
@@ -124,14 +144,22 @@ const INCOMPLETE: unique symbol = Symbol.for("@diesel/clients/redis/Resp/Incompl
  * @since 0.1.0
  */
 export class Parser {
-  private buffer: Buffer = Buffer.alloc(0)
-  private offset = 0
+  private buffer: Buffer = EMPTY
+  /** Where the next element starts in `buffer`. */
   private pos = 0
+  /** Stream offset of `buffer[0]` (for error offsets). */
+  private base = 0
+  /** Stream offset of the reply being parsed. */
+  private replyStart = 0
   private readonly queued: Array<Buffer> = []
   private queuedBytes = 0
-  /** Bytes (from `offset`) needed before another attempt can make progress. */
+  /** Bytes (from `pos`) needed before another attempt can make progress. */
   private needed = 0
   private binary = false
+  /** Whether `buffer` is all ASCII; `undefined` until a string needs it. */
+  private ascii: boolean | undefined = undefined
+  /** The aggregates being filled, outermost first. */
+  private readonly stack: Array<Frame> = []
   private readonly maxBulkLength: number
   private readonly maxAggregateLength: number
   private readonly maxDepth: number
@@ -144,18 +172,20 @@ export class Parser {
     this.maxLineLength = limits.maxLineLength ?? 64 * 1024
   }
 
-  /** Bytes received and not yet parsed into a reply. */
+  /** Bytes received and not yet parsed (the elements of a reply in progress are parsed already). */
   get buffered(): number {
-    return this.buffer.length - this.offset + this.queuedBytes
+    return this.buffer.length - this.pos + this.queuedBytes
   }
 
   /** Append received bytes. */
   feed(chunk: Uint8Array): void {
     if (chunk.length === 0) return
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    if (this.offset === this.buffer.length && this.queued.length === 0) {
+    if (this.pos === this.buffer.length && this.queued.length === 0) {
+      this.base += this.buffer.length
       this.buffer = buf
-      this.offset = 0
+      this.ascii = undefined
+      this.pos = 0
       return
     }
     this.queued.push(buf)
@@ -164,65 +194,108 @@ export class Parser {
 
   /**
    * The next complete reply, or `undefined` when more bytes are needed. Bulk strings come back as
-   * `Uint8Array` when `binary` is true. Throws {@link RespProtocolError} on bytes that are not RESP;
-   * the parser is then unusable.
+   * `Uint8Array` when `binary` is true (read when a reply starts: a reply split across calls keeps the
+   * mode it started with). Throws {@link RespProtocolError} on bytes that are not RESP; the parser is
+   * then unusable.
    */
   next(binary = false): RespValue | undefined {
-    const available = this.buffer.length - this.offset
-    if (available === 0 && this.queuedBytes === 0) return undefined
-    if (available + this.queuedBytes < this.needed) return undefined
-    if (this.queued.length > 0) {
-      this.buffer = Buffer.concat([this.buffer.subarray(this.offset), ...this.queued])
-      this.offset = 0
-      this.queued.length = 0
-      this.queuedBytes = 0
-    }
-    this.binary = binary
-    this.pos = this.offset
-    const value = this.parse(0)
-    if (value === INCOMPLETE) {
-      return undefined
-    }
-    this.offset = this.pos
+    const stack = this.stack
+    if (stack.length === 0) this.binary = binary
+    const available = this.buffer.length - this.pos + this.queuedBytes
+    if (available === 0 || available < this.needed) return undefined
+    if (this.queued.length > 0) this.merge()
     this.needed = 0
-    if (this.offset === this.buffer.length) {
-      this.buffer = EMPTY
-      this.offset = 0
+    while (true) {
+      if (stack.length === 0) this.replyStart = this.base + this.pos
+      let value = this.element()
+      if (value === INCOMPLETE) return undefined
+      if (value === OPENED) continue
+      // fold the complete element into the aggregates it ends
+      while (true) {
+        const top = stack[stack.length - 1]
+        if (top === undefined) {
+          if (this.pos === this.buffer.length) {
+            this.base += this.buffer.length
+            this.buffer = EMPTY
+            this.pos = 0
+          }
+          return value
+        }
+        top.items.push(value)
+        if (--top.remaining > 0) break
+        stack.pop()
+        const done = finish(top)
+        if (done === OPENED) break // an attribute ended: the value it annotates follows
+        value = done
+      }
     }
-    return value
+  }
+
+  /** Join what is left of the buffer (the start of one element at most) with the queued chunks. */
+  private merge(): void {
+    const rest = this.buffer.length - this.pos
+    this.base += this.pos
+    if (rest === 0 && this.queued.length === 1) {
+      this.buffer = this.queued[0] ?? EMPTY
+    } else {
+      const parts = rest === 0 ? this.queued : [this.buffer.subarray(this.pos), ...this.queued]
+      this.buffer = Buffer.concat(parts, rest + this.queuedBytes)
+    }
+    this.ascii = undefined
+    this.pos = 0
+    this.queued.length = 0
+    this.queuedBytes = 0
   }
 
   private fail(reason: string, at: number): never {
-    throw new RespProtocolError({ reason, offset: at - this.offset })
+    throw new RespProtocolError({ reason, offset: this.base + at - this.replyStart })
   }
 
-  private incomplete(neededEnd: number): typeof INCOMPLETE {
-    this.needed = neededEnd - this.offset
+  private incomplete(start: number, neededEnd: number): typeof INCOMPLETE {
+    this.pos = start
+    this.needed = neededEnd - start
     return INCOMPLETE
   }
 
-  /** End of the line starting at `pos` (index of its CR), or -1 if the CRLF has not arrived. */
-  private lineEnd(): number {
+  /** End of the line whose payload starts at `from` (index of its CR), or -1 if the CRLF has not arrived. */
+  private lineEnd(start: number, from: number): number {
     const buf = this.buffer
-    const end = buf.indexOf(CR, this.pos)
-    if (end === -1) {
-      if (buf.length - this.pos > this.maxLineLength) this.fail("line too long", this.pos)
-      this.needed = buf.length - this.offset + 1
+    // A loop rather than `indexOf`: lines are a few bytes long (lengths, integers), and a native call per
+    // element cost more than the scan.
+    const length = buf.length
+    const limit = Math.min(length, from + this.maxLineLength + 1)
+    let end = from
+    while (end < limit && buf[end] !== CR) end++
+    if (end === limit) {
+      if (end - from > this.maxLineLength) this.fail("line too long", from)
+      this.needed = length - start + 1
       return -1
     }
-    if (end - this.pos > this.maxLineLength) this.fail("line too long", this.pos)
-    if (end + 1 >= buf.length) {
-      this.needed = end + 2 - this.offset
+    if (end + 1 >= length) {
+      this.needed = end + 2 - start
       return -1
     }
     if (buf[end + 1] !== LF) this.fail("CR not followed by LF", end + 1)
     return end
   }
 
-  /** A signed decimal integer in `[pos, end)`. */
-  private integer(end: number): number | bigint {
+  /**
+   * Text of `[from, to)`. When the whole buffer is ASCII (checked once per buffer, in native code), the
+   * Latin-1 decoder gives the same string for less than UTF-8's.
+   */
+  private text(from: number, to: number): string {
+    let ascii = this.ascii
+    if (ascii === undefined) {
+      ascii = isAscii(this.buffer)
+      this.ascii = ascii
+    }
+    return this.buffer.toString(ascii ? "latin1" : "utf8", from, to)
+  }
+
+  /** A signed decimal integer in `[from, end)`. */
+  private integer(from: number, end: number): number | bigint {
     const buf = this.buffer
-    let i = this.pos
+    let i = from
     let negative = false
     if (buf[i] === 45) {
       negative = true
@@ -232,8 +305,8 @@ export class Parser {
     }
     if (i === end) this.fail("empty integer", i)
     if (end - i > 15) {
-      const text = buf.toString("latin1", this.pos, end)
-      if (!/^[-+]?[0-9]+$/.test(text)) this.fail("invalid integer", this.pos)
+      const text = buf.toString("latin1", from, end)
+      if (!/^[-+]?[0-9]+$/.test(text)) this.fail("invalid integer", from)
       const big = BigInt(text)
       return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big
     }
@@ -247,37 +320,42 @@ export class Parser {
   }
 
   /** A length prefix: an integer in `[-1, limit]`. */
-  private length(end: number, limit: number): number {
-    const n = this.integer(end)
-    if (typeof n !== "number" || n < -1) this.fail("invalid length", this.pos)
-    if (n > limit) this.fail(`length ${n} exceeds the limit ${limit}`, this.pos)
+  private length(from: number, end: number, limit: number): number {
+    const n = this.integer(from, end)
+    if (typeof n !== "number" || n < -1) this.fail("invalid length", from)
+    if (n > limit) this.fail(`length ${n} exceeds the limit ${limit}`, from)
     return n
   }
 
-  private parse(depth: number): RespValue | typeof INCOMPLETE {
+  /**
+   * One element at `pos`: a complete scalar (or empty or null aggregate), `OPENED` when an aggregate's
+   * header was read (a frame is pushed, its elements follow), or `INCOMPLETE` (`pos` stays at the element).
+   */
+  private element(): RespValue | typeof INCOMPLETE | typeof OPENED {
     const buf = this.buffer
     const start = this.pos
-    if (start >= buf.length) return this.incomplete(start + 1)
+    if (start >= buf.length) return this.incomplete(start, start + 1)
     const type = buf[start]
-    this.pos = start + 1
-    const end = this.lineEnd()
-    if (end === -1) return INCOMPLETE
+    const from = start + 1
+    const end = this.lineEnd(start, from)
+    if (end === -1) {
+      const needed = this.needed
+      return this.incomplete(start, start + needed)
+    }
     switch (type) {
       case 43: {
         // + simple string
-        const s = buf.toString("utf8", this.pos, end)
         this.pos = end + 2
-        return s
+        return buf.toString("utf8", from, end)
       }
       case 45: {
         // - error
-        const s = buf.toString("utf8", this.pos, end)
         this.pos = end + 2
-        return toRespError(s)
+        return toRespError(buf.toString("utf8", from, end))
       }
       case 58: {
         // : integer
-        const n = this.integer(end)
+        const n = this.integer(from, end)
         this.pos = end + 2
         return n
       }
@@ -285,23 +363,23 @@ export class Parser {
       case 33: // ! blob error
       case 61: {
         // = verbatim string
-        const len = this.length(end, this.maxBulkLength)
+        const len = this.length(from, end, this.maxBulkLength)
         if (len === -1) {
           if (type !== 36) this.fail("null blob error or verbatim string", start)
           this.pos = end + 2
           return null
         }
-        const from = end + 2
-        const to = from + len
-        if (to + 2 > buf.length) return this.incomplete(to + 2)
+        const first = end + 2
+        const to = first + len
+        if (to + 2 > buf.length) return this.incomplete(start, to + 2)
         if (buf[to] !== CR || buf[to + 1] !== LF) this.fail("bulk string not terminated by CRLF", to)
         this.pos = to + 2
-        if (type === 33) return toRespError(buf.toString("utf8", from, to))
+        if (type === 33) return toRespError(buf.toString("utf8", first, to))
         if (type === 61) {
-          if (len < 4 || buf[from + 3] !== 58) this.fail("verbatim string without a format", from)
-          return this.binary ? Uint8Array.prototype.slice.call(buf, from + 4, to) : buf.toString("utf8", from + 4, to)
+          if (len < 4 || buf[first + 3] !== 58) this.fail("verbatim string without a format", first)
+          return this.binary ? Uint8Array.prototype.slice.call(buf, first + 4, to) : this.text(first + 4, to)
         }
-        return this.binary ? Uint8Array.prototype.slice.call(buf, from, to) : buf.toString("utf8", from, to)
+        return this.binary ? Uint8Array.prototype.slice.call(buf, first, to) : this.text(first, to)
       }
       case 42: // * array
       case 126: // ~ set
@@ -309,49 +387,38 @@ export class Parser {
       case 37: // % map
       case 124: {
         // | attribute
-        const count = this.length(end, this.maxAggregateLength)
-        this.pos = end + 2
+        const count = this.length(from, end, this.maxAggregateLength)
         if (count === -1) {
           if (type !== 42) this.fail("null aggregate", start)
+          this.pos = end + 2
           return null
         }
-        if (depth >= this.maxDepth) this.fail("aggregates nested too deeply", start)
-        if (type === 37 || type === 124) {
-          const entries: Array<readonly [RespValue, RespValue]> = []
-          for (let i = 0; i < count; i++) {
-            const key = this.parse(depth + 1)
-            if (key === INCOMPLETE) return INCOMPLETE
-            const value = this.parse(depth + 1)
-            if (value === INCOMPLETE) return INCOMPLETE
-            entries.push([key, value])
-          }
-          // An attribute annotates the reply that follows it; the annotation is dropped.
-          return type === 124 ? this.parse(depth) : new RespMap(entries)
+        if (this.stack.length >= this.maxDepth) this.fail("aggregates nested too deeply", start)
+        this.pos = end + 2
+        if (count === 0) {
+          const done = finish({ type, remaining: 0, items: [] })
+          // an empty attribute annotates nothing: go on with the value that follows
+          return done === OPENED ? OPENED : done
         }
-        const values: Array<RespValue> = []
-        for (let i = 0; i < count; i++) {
-          const value = this.parse(depth + 1)
-          if (value === INCOMPLETE) return INCOMPLETE
-          values.push(value)
-        }
-        return type === 42 ? values : type === 126 ? new RespSet(values) : new RespPush(values)
+        this.stack.push({ type, remaining: type === 37 || type === 124 ? count * 2 : count, items: [] })
+        return OPENED
       }
       case 95: {
         // _ null
-        if (end !== this.pos) this.fail("null with a payload", this.pos)
+        if (end !== from) this.fail("null with a payload", from)
         this.pos = end + 2
         return null
       }
       case 35: {
         // # boolean
-        const c = buf[this.pos]
-        if (end !== this.pos + 1 || (c !== 116 && c !== 102)) this.fail("invalid boolean", this.pos)
+        const c = buf[from]
+        if (end !== from + 1 || (c !== 116 && c !== 102)) this.fail("invalid boolean", from)
         this.pos = end + 2
         return c === 116
       }
       case 44: {
         // , double
-        const text = buf.toString("latin1", this.pos, end)
+        const text = buf.toString("latin1", from, end)
         const n =
           text === "inf"
             ? Infinity
@@ -360,21 +427,41 @@ export class Parser {
               : text === "nan" || text === "-nan"
                 ? NaN
                 : Number(text)
-        if (Number.isNaN(n) && text !== "nan" && text !== "-nan") this.fail("invalid double", this.pos)
-        if (text.length === 0) this.fail("empty double", this.pos)
+        if (Number.isNaN(n) && text !== "nan" && text !== "-nan") this.fail("invalid double", from)
+        if (text.length === 0) this.fail("empty double", from)
         this.pos = end + 2
         return n
       }
       case 40: {
         // ( big number
-        const text = buf.toString("latin1", this.pos, end)
-        if (!/^[-+]?[0-9]+$/.test(text)) this.fail("invalid big number", this.pos)
+        const text = buf.toString("latin1", from, end)
+        if (!/^[-+]?[0-9]+$/.test(text)) this.fail("invalid big number", from)
         this.pos = end + 2
         return BigInt(text)
       }
       default:
         return this.fail(`unknown type byte 0x${(type ?? 0).toString(16)}`, start)
     }
+  }
+}
+
+/** The value of a completed aggregate; `OPENED` for an attribute (dropped: it annotates what follows). */
+const finish = (frame: Frame): RespValue | typeof OPENED => {
+  const items = frame.items
+  switch (frame.type) {
+    case 42:
+      return items
+    case 126:
+      return new RespSet(items)
+    case 62:
+      return new RespPush(items)
+    case 37: {
+      const entries: Array<readonly [RespValue, RespValue]> = []
+      for (let i = 0; i < items.length; i += 2) entries.push([items[i] ?? null, items[i + 1] ?? null])
+      return new RespMap(entries)
+    }
+    default:
+      return OPENED
   }
 }
 

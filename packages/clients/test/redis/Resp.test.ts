@@ -25,7 +25,7 @@ const line = (rand: (n: number) => number): string => text(rand).replace(/[\r\n]
 
 /** A random reply and its RESP3 wire form. */
 const genReply = (rand: (n: number) => number, depth: number): { wire: string; value: Resp.RespValue } => {
-  const kind = rand(depth > 3 ? 8 : 13)
+  const kind = rand(depth > 3 ? 8 : 16)
   switch (kind) {
     case 0: {
       const s = line(rand)
@@ -76,6 +76,23 @@ const genReply = (rand: (n: number) => number, depth: number): { wire: string; v
         wire: `~${items.length}\r\n${items.map((i) => i.wire).join("")}`,
         value: new Resp.RespSet(items.map((i) => i.value))
       }
+    }
+    case 12: {
+      // an attribute annotates the reply that follows it and is dropped
+      const attribute = genReply(rand, depth + 1)
+      const annotated = genReply(rand, depth + 1)
+      return { wire: `|1\r\n+key\r\n${attribute.wire}${annotated.wire}`, value: annotated.value }
+    }
+    case 13: {
+      const items = Array.from({ length: rand(3) }, () => genReply(rand, depth + 1))
+      return {
+        wire: `>${items.length}\r\n${items.map((i) => i.wire).join("")}`,
+        value: new Resp.RespPush(items.map((i) => i.value))
+      }
+    }
+    case 14: {
+      const s = text(rand)
+      return { wire: `=${Buffer.byteLength(s) + 4}\r\ntxt:${s}\r\n`, value: s }
     }
     default: {
       const s = line(rand)
@@ -188,6 +205,68 @@ describe("Resp", () => {
     },
     { arbitrary: { runs: 300 } }
   )
+
+  /** An LRANGE-like reply: `count` bulk strings of varying length. */
+  const bigArray = (count: number, rand: (n: number) => number) => {
+    const items = Array.from({ length: count }, (_, i) => `item:${i}:${"v".repeat(rand(40))}`)
+    const wire = Buffer.from(`*${count}\r\n${items.map((s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`).join("")}`)
+    return { items, wire }
+  }
+
+  it.prop(
+    "any split of a large reply (20,000 elements) gives the same reply",
+    [Schema.Int, Schema.Array(Schema.Int)],
+    ([seed, splits]) => {
+      const rand = prng(seed)
+      const { items, wire } = bigArray(20_000, rand)
+      const extra = Array.from({ length: 64 }, () => rand(wire.length + 1))
+      assert.deepStrictEqual(parseChunked(wire, [...splits, ...extra]), [items])
+    },
+    { arbitrary: { runs: 30 } }
+  )
+
+  it("parses a large reply once: elements already parsed are not held as bytes", () => {
+    // The old parser re-parsed a reply from its first byte on every chunk (quadratic in the reply's size):
+    // it kept every byte of the unfinished reply. Now the parser keeps the elements it has parsed and at
+    // most the bytes of the one element a chunk boundary cuts.
+    const { items, wire } = bigArray(50_000, prng(7))
+    const parser = new Resp.Parser()
+    let maxBuffered = 0
+    let reply: Resp.RespValue | undefined
+    for (let i = 0; i < wire.length; i += 16 * 1024) {
+      parser.feed(wire.subarray(i, i + 16 * 1024))
+      reply = parser.next()
+      maxBuffered = Math.max(maxBuffered, parser.buffered)
+      if (i + 16 * 1024 < wire.length) assert.strictEqual(reply, undefined)
+    }
+    assert.deepStrictEqual(reply, items)
+    assert.isBelow(maxBuffered, 100)
+    assert.strictEqual(parser.buffered, 0)
+  })
+
+  it("keeps the binary mode a reply started with across chunks", () => {
+    const parser = new Resp.Parser()
+    parser.feed(Buffer.from("*2\r\n$2\r\nab\r\n$2\r"))
+    assert.strictEqual(parser.next(true), undefined)
+    parser.feed(Buffer.from("\ncd\r\n$1\r\nx\r\n"))
+    assert.deepStrictEqual(parser.next(false), [new Uint8Array([97, 98]), new Uint8Array([99, 100])])
+    assert.strictEqual(parser.next(false), "x")
+  })
+
+  it("reports error offsets from the start of the reply, across chunks", () => {
+    const parser = new Resp.Parser()
+    parser.feed(Buffer.from("+OK\r\n*2\r\n:1\r\n"))
+    assert.strictEqual(parser.next(), "OK")
+    assert.strictEqual(parser.next(), undefined)
+    parser.feed(Buffer.from(":x\r\n"))
+    try {
+      parser.next()
+      assert.fail("expected a RespProtocolError")
+    } catch (error) {
+      assert.instanceOf(error, Resp.RespProtocolError)
+      assert.strictEqual(error.offset, 9)
+    }
+  })
 
   /** Feed bytes and pull replies until the parser wants more or rejects them. */
   const drive = (bytes: Uint8Array, limits?: Resp.ParserLimits): "ok" | "error" => {
