@@ -14,7 +14,6 @@
  */
 
 import * as NodeDnsLookup from "node:dns"
-import * as NodeDatagramSocket from "@effect/platform-node/NodeDatagramSocket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import * as Context from "effect/Context"
@@ -24,7 +23,7 @@ import { dual } from "effect/Function"
 import * as Dns from "effect/net/Dns"
 import * as NetAddress from "effect/net/NetAddress"
 import type * as Scope from "effect/Scope"
-import type * as DatagramSocket from "effect/socket/DatagramSocket"
+import * as DatagramSocket from "effect/socket/DatagramSocket"
 import type * as Socket from "effect/socket/Socket"
 import type * as SocketServer from "effect/socket/SocketServer"
 import * as NodeDatagram from "./internal/nodeDatagram.js"
@@ -214,22 +213,13 @@ const dnsReason = (code: string | undefined): Dns.DnsErrorReason => {
  * @since 0.1.0
  */
 export const node: NetworkService = {
-  datagramSocket: (options) => {
-    const base = {
-      family: options.family,
-      bind: options.bind,
-      reuseAddress: options.reuseAddress,
-      reusePort: options.reusePort,
-      ipv6Only: options.ipv6Only,
-      kernelReceiveBufferSize: options.kernelReceiveBufferSize,
-      kernelSendBufferSize: options.kernelSendBufferSize,
+  // On diesel's own node:dgram adapter: effect's NodeDatagramSocket ignores SO_RCVBUF/SO_SNDBUF, and a server
+  // that cannot ask for a larger kernel buffer loses bursts a cold server could have read.
+  datagramSocket: (options) =>
+    DatagramSocket.makeFromBackingSocket((events) => NodeDatagram.open(options, events), {
       receiveBuffer: options.receiveBuffer,
       onError: options.onError
-    }
-    return options.connect === undefined
-      ? NodeDatagramSocket.make(base)
-      : NodeDatagramSocket.make({ ...base, connect: options.connect })
-  },
+    }),
   openDatagram: NodeDatagram.open,
   listen: (options) => {
     const listen = {

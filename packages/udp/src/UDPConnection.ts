@@ -11,7 +11,7 @@
  * conversation with it; the kernel drops datagrams from anyone else.
  *
  * Limits, each with a default: `maxConversations` (10,000) with an `overflow` policy, an `accept` hook,
- * `idleTimeout` (60 s), and a mailbox per conversation (`capacity` 128, policy `dropNewest`).
+ * `idleTimeout` (60 s), and a mailbox per conversation (`capacity` 1024, policy `dropNewest`).
  *
  * @example
  * ```ts
@@ -70,7 +70,7 @@ export const DEFAULT_IDLE_TIMEOUT: Duration.Duration = Duration.seconds(60)
  *
  * @since 0.1.0
  */
-export const DEFAULT_MAILBOX_CAPACITY = 128
+export const DEFAULT_MAILBOX_CAPACITY = 1024
 
 /**
  * Default capacity of the socket's own receive queue (datagrams read from the kernel and not yet
@@ -79,6 +79,14 @@ export const DEFAULT_MAILBOX_CAPACITY = 128
  * @since 0.1.0
  */
 export const DEFAULT_RECEIVE_BUFFER = 4096
+
+/**
+ * Default SO_RCVBUF asked of the kernel, in bytes (4 MiB): the Linux default (about 208 KiB) holds about 256
+ * small datagrams, less than a burst a cold server must absorb. Linux caps the request at `net.core.rmem_max`.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_KERNEL_RECEIVE_BUFFER_SIZE = 4 * 1024 * 1024
 
 /**
  * Options shared by server and client sockets.
@@ -94,7 +102,7 @@ export interface CommonOptions {
    */
   readonly idleTimeout?: Duration.Input | undefined
   /**
-   * Each conversation's mailbox: `capacity` datagrams (default 128) and what happens when it is full:
+   * Each conversation's mailbox: `capacity` datagrams (default 1024) and what happens when it is full:
    * `dropNewest` (default), `dropOldest`, or `backpressure` (the socket stops reading until there is room,
    * which holds back every conversation of the socket: the kernel buffer then absorbs, and drops).
    */
@@ -103,7 +111,7 @@ export interface CommonOptions {
     | undefined
   /** Capacity of the socket's receive queue, in datagrams (default 4096; the excess is dropped and counted). */
   readonly receiveBuffer?: number | undefined
-  /** SO_RCVBUF in bytes. */
+  /** SO_RCVBUF in bytes (default 4 MiB, capped by the OS at `net.core.rmem_max`). */
   readonly kernelReceiveBufferSize?: number | undefined
   /** SO_SNDBUF in bytes. */
   readonly kernelSendBufferSize?: number | undefined
@@ -269,7 +277,7 @@ const open = <R>(
     const socket = yield* net.datagramSocket({
       ...datagramOptions,
       receiveBuffer: { capacity: positive("receiveBuffer", options.receiveBuffer ?? DEFAULT_RECEIVE_BUFFER) },
-      kernelReceiveBufferSize: options.kernelReceiveBufferSize,
+      kernelReceiveBufferSize: options.kernelReceiveBufferSize ?? DEFAULT_KERNEL_RECEIVE_BUFFER_SIZE,
       kernelSendBufferSize: options.kernelSendBufferSize,
       onError: (error) => onError(error)
     })
