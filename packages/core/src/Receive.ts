@@ -106,18 +106,49 @@ const checkMax = (operation: string, maxBytes: number): number => {
 }
 
 /**
- * Exactly `n` bytes.
+ * Exactly `n` bytes. `n` is bounded like every stream operation: when it exceeds `maxBytes` (default
+ * 64 KiB) the operation fails at once with `LimitExceededError`, before a byte is buffered for it, so a
+ * peer-declared length cannot make the conversation buffer without bound. Raise `maxBytes` per call for
+ * protocols with larger frames.
+ *
+ * @example
+ * ```ts
+ * import { Receive } from "@diesel/core"
+ * import { Effect } from "effect"
+ *
+ * // a length-prefixed frame: 4-byte big-endian length, then the body, at most 1 MiB
+ * const frame = Effect.gen(function* () {
+ *   const header = yield* Receive.receive(4)
+ *   const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0)
+ *   return yield* Receive.receive(length, { maxBytes: 1024 * 1024 })
+ * })
+ * ```
  *
  * @since 0.1.0
  */
-export const exactly = (n: number): ReceiveOp<Uint8Array, UnsupportedReceiveError> => {
+export const exactly = (
+  n: number,
+  options?: { readonly maxBytes?: number | undefined }
+): ReceiveOp<Uint8Array, LimitExceededError | UnsupportedReceiveError> => {
   if (!Number.isSafeInteger(n) || n < 0)
     throw new RangeError(`receive: byte count must be a non-negative integer, got ${n}`)
+  const maxBytes = checkMax("receive", options?.maxBytes ?? DEFAULT_MAX_BYTES)
   return {
     operation: "receive",
     poll: (connection) => {
       const input = connection.input
       if (input._tag !== "ByteInput") return unsupported("receive", connection)
+      if (n > maxBytes) {
+        return Exit.fail(
+          new LimitExceededError({
+            connectionId: connection.id,
+            peer: Connection.formatAddress(connection.remoteAddress),
+            operation: "receive",
+            limit: maxBytes,
+            buffered: input.buffer.length
+          })
+        )
+      }
       const bytes = input.buffer.takeExactly(n)
       return bytes === undefined ? undefined : Exit.succeed(bytes)
     }
@@ -284,11 +315,15 @@ export const run = <A, E>(op: ReceiveOp<A, E>): Effect.Effect<A, E | ReceiveErro
 export const runWith = runOn
 
 /**
- * Receive exactly `n` bytes from the current connection.
+ * Receive exactly `n` bytes from the current connection; `n` above `maxBytes` (default 64 KiB) fails with
+ * `LimitExceededError` before anything is buffered (see `exactly`).
  *
  * @since 0.1.0
  */
-export const receive = (n: number): Effect.Effect<Uint8Array, ReceiveError | UnsupportedReceiveError> => run(exactly(n))
+export const receive = (
+  n: number,
+  options?: { readonly maxBytes?: number | undefined }
+): Effect.Effect<Uint8Array, ReceiveError | LimitExceededError | UnsupportedReceiveError> => run(exactly(n, options))
 
 /**
  * Receive up to and including `sentinel` from the current connection.

@@ -32,6 +32,24 @@ describe("Receive", () => {
     })
   )
 
+  it.effect("receive(n) beyond its limit fails with LimitExceededError before buffering, per call too", () =>
+    Effect.gen(function* () {
+      const peer = TestConnection.stream()
+      peer.write("0123456789")
+      peer.end()
+      // a peer-declared length of 1 GiB: refused at once, not buffered until the peer closes
+      const huge = yield* Receive.receive(1024 * 1024 * 1024).pipe(Connection.withConnection(peer.connection), Effect.flip)
+      assert(huge._tag === "LimitExceededError")
+      expect(huge.limit).toBe(Receive.DEFAULT_MAX_BYTES)
+      const small = yield* Receive.receive(8, { maxBytes: 4 }).pipe(Connection.withConnection(peer.connection), Effect.flip)
+      assert(small._tag === "LimitExceededError")
+      expect(small.limit).toBe(4)
+      // nothing was consumed: a bounded receive still gets the bytes
+      const ok = yield* Receive.receive(10, { maxBytes: 10 }).pipe(Connection.withConnection(peer.connection))
+      expect(text(ok)).toBe("0123456789")
+    })
+  )
+
   it.effect("a line longer than the limit fails with LimitExceededError and consumes nothing", () =>
     Effect.gen(function* () {
       const peer = TestConnection.stream()
