@@ -38,10 +38,16 @@ describe("Receive", () => {
       peer.write("0123456789")
       peer.end()
       // a peer-declared length of 1 GiB: refused at once, not buffered until the peer closes
-      const huge = yield* Receive.receive(1024 * 1024 * 1024).pipe(Connection.withConnection(peer.connection), Effect.flip)
+      const huge = yield* Receive.receive(1024 * 1024 * 1024).pipe(
+        Connection.withConnection(peer.connection),
+        Effect.flip
+      )
       assert(huge._tag === "LimitExceededError")
       expect(huge.limit).toBe(Receive.DEFAULT_MAX_BYTES)
-      const small = yield* Receive.receive(8, { maxBytes: 4 }).pipe(Connection.withConnection(peer.connection), Effect.flip)
+      const small = yield* Receive.receive(8, { maxBytes: 4 }).pipe(
+        Connection.withConnection(peer.connection),
+        Effect.flip
+      )
       assert(small._tag === "LimitExceededError")
       expect(small.limit).toBe(4)
       // nothing was consumed: a bounded receive still gets the bytes
