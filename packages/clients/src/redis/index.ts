@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export * as ClusterSlot from "./ClusterSlot.js"
 export * as Commands from "./Commands.js"
 export * as RedisClient from "./RedisClient.js"
 export * as RedisCommand from "./RedisCommand.js"

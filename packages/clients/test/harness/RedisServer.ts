@@ -29,7 +29,7 @@ export interface RedisServerService {
 
 export class RedisServer extends Context.Service<RedisServer, RedisServerService>()("test/RedisServer") {}
 
-const freePort = Effect.callback<number, RedisServerError>((resume) => {
+export const freePort = Effect.callback<number, RedisServerError>((resume) => {
   const server = Net.createServer()
   server.once("error", (e) => resume(Effect.fail(new RedisServerError({ message: String(e) }))))
   server.listen(0, "127.0.0.1", () => {
@@ -40,7 +40,7 @@ const freePort = Effect.callback<number, RedisServerError>((resume) => {
 })
 
 /** One PING over a fresh socket: succeeds on +PONG. */
-const ping = (port: number) =>
+export const ping = (port: number) =>
   Effect.callback<void, RedisServerError>((resume) => {
     const socket = Net.connect({ host: "127.0.0.1", port })
     let data = ""
@@ -61,7 +61,7 @@ const ping = (port: number) =>
     return Effect.sync(() => socket.destroy())
   })
 
-const awaitExit = (child: ChildProcess) =>
+export const awaitExit = (child: ChildProcess) =>
   Effect.callback<void>((resume) => {
     if (child.exitCode !== null || child.signalCode !== null) {
       resume(Effect.void)
