@@ -7,8 +7,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
-import { fileURLToPath } from "node:url"
 import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
