@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import * as Dgram from "node:dgram"
 import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -7,43 +8,10 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import { freePort, request } from "./workers-peers.js"
 
 const entry = fileURLToPath(new URL("./workers.ts", import.meta.url))
 const execArgv = ["--import", import.meta.resolve("tsx"), "--conditions=@diesel/source"]
-
-const freePort = Effect.callback<number>((resume) => {
-  // free for TCP and UDP both
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => {
-      const udp = Dgram.createSocket("udp4")
-      udp.once("error", () => resume(Effect.suspend(() => freePort)))
-      udp.bind(port, "127.0.0.1", () => udp.close(() => resume(Effect.succeed(port))))
-    })
-  })
-})
-
-class RequestFailed extends Data.TaggedError("RequestFailed")<{ readonly message: string }> {}
-
-/** One request on a fresh connection: the answering worker's "index generation pid". */
-const request = (port: number, text = "hi") =>
-  Effect.callback<string, RequestFailed>((resume) => {
-    const socket = Net.connect({ host: "127.0.0.1", port })
-    let data = ""
-    socket.on("connect", () => socket.write(`${text}\r\n`))
-    socket.on("data", (chunk) => {
-      data += chunk.toString("utf8")
-      if (data.endsWith("\r\n")) {
-        socket.destroy()
-        resume(Effect.succeed(data.slice(0, -2)))
-      }
-    })
-    socket.on("error", (error) => resume(Effect.fail(new RequestFailed({ message: String(error) }))))
-    socket.on("close", () => resume(Effect.fail(new RequestFailed({ message: `closed after "${data}"` }))))
-    return Effect.sync(() => socket.destroy())
-  })
 
 /** A UDP peer (its own socket, so its own 4-tuple) that sends `n` datagrams and returns who answered each. */
 const udpPeer = (port: number, n: number) =>
@@ -164,5 +132,47 @@ describe("Workers: one application in several processes on the same ports", () =
         assert.strictEqual(refused._tag, "Failure")
       }),
     60_000
+  )
+})
+
+/** Runs the rolling-restart scenario in a user and network namespace of its own, with `tcp_migrate_req` set there. */
+const rolling = (migrate: 0 | 1) =>
+  Effect.callback<{ served: number; failures: Array<string>; generations: Array<number> }, RolloutError>((resume) => {
+    const script = fileURLToPath(new URL("./workers-rolling.ts", import.meta.url))
+    const command = `ip link set lo up && sysctl -qw net.ipv4.tcp_migrate_req=${migrate} && exec "$0" ${execArgv
+      .map((a) => `'${a}'`)
+      .join(" ")} '${script}'`
+    const child = spawn("unshare", ["-rn", "sh", "-c", command, process.execPath], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")))
+    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString("utf8")))
+    child.on("exit", (code) => {
+      if (code !== 0) return resume(Effect.fail(new RolloutError({ message: `exit ${code}: ${err}` })))
+      resume(
+        Effect.try({
+          try: () => JSON.parse(out.trim().split("\n").at(-1) ?? ""),
+          catch: () => new RolloutError({ message: out })
+        })
+      )
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+class RolloutError extends Data.TaggedError("RolloutError")<{ readonly message: string }> {}
+
+describe("Workers: rolling restart", () => {
+  it.live(
+    "under steady TCP load, with tcp_migrate_req=1: every worker replaced, no connection refused, no request failed",
+    () =>
+      Effect.gen(function* () {
+        const result = yield* rolling(1)
+        assert.deepStrictEqual(result.generations, [1, 1])
+        assert.isAbove(result.served, 400)
+        assert.deepStrictEqual(result.failures, [])
+      }),
+    120_000
   )
 })

@@ -271,18 +271,30 @@ export const make = <A, E, R>(options: Options<A, E, R>): Effect.Effect<Service,
 
     // Closing the listener stops accepting at once; it completes when every socket has closed.
     let listenerClosed: Fiber.Fiber<void> | undefined
-    const stopAccepting = Effect.uninterruptible(
-      Effect.suspend(() =>
-        listenerClosed !== undefined
-          ? Effect.void
-          : Effect.gen(function* () {
-              yield* Fiber.interrupt(accepting)
-              listenerClosed = yield* Effect.forkDetach(Scope.close(listenScope, Exit.void))
-            })
+    // Draining closes the listener first, while connections Node has already accepted still reach a
+    // conversation (interrupting the accept loop first leaves them queued, then destroyed: a reset under a
+    // rolling restart). Teardown interrupts the accept loop first.
+    const stopAcceptingWith = (graceful: boolean) =>
+      Effect.uninterruptible(
+        Effect.suspend(() =>
+          listenerClosed !== undefined
+            ? Effect.void
+            : Effect.gen(function* () {
+                if (graceful) {
+                  listenerClosed = yield* Effect.forkDetach(Scope.close(listenScope, Exit.void), {
+                    startImmediately: true
+                  })
+                  yield* Fiber.interrupt(accepting)
+                } else {
+                  yield* Fiber.interrupt(accepting)
+                  listenerClosed = yield* Effect.forkDetach(Scope.close(listenScope, Exit.void))
+                }
+              })
+        )
       )
-    )
+    const stopAccepting = stopAcceptingWith(false)
     // In an Application, stop accepting as soon as it starts draining (conversations carry on).
-    yield* Effect.forkIn(Effect.andThen(Application.whenDraining, stopAccepting), outer)
+    yield* Effect.forkIn(Effect.andThen(Application.whenDraining, stopAcceptingWith(true)), outer)
 
     // Registered last, so it runs first when the scope closes.
     yield* Scope.addFinalizer(
