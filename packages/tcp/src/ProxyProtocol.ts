@@ -354,47 +354,23 @@ const decodeV2 = (bytes: Uint8Array, max: number): Decoded => {
   }
   const transport = transportCode === 1 ? "stream" : "datagram"
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (familyCode === 1) {
-    return {
-      _tag: "Header",
-      header: {
-        version: 2,
-        command: "proxy",
-        family: "IPv4",
-        transport,
-        source: { host: ipv4At(bytes, 16), port: view.getUint16(24) },
-        destination: { host: ipv4At(bytes, 20), port: view.getUint16(26) },
-        tlvs
-      },
-      consumed: total
-    }
-  }
-  if (familyCode === 2) {
-    return {
-      _tag: "Header",
-      header: {
-        version: 2,
-        command: "proxy",
-        family: "IPv6",
-        transport,
-        source: { host: ipv6At(view, 16), port: view.getUint16(48) },
-        destination: { host: ipv6At(view, 32), port: view.getUint16(50) },
-        tlvs
-      },
-      consumed: total
-    }
-  }
+  const [family, source, destination]: ["IPv4" | "IPv6" | "unix", Endpoint, Endpoint] =
+    familyCode === 1
+      ? [
+          "IPv4",
+          { host: ipv4At(bytes, 16), port: view.getUint16(24) },
+          { host: ipv4At(bytes, 20), port: view.getUint16(26) }
+        ]
+      : familyCode === 2
+        ? [
+            "IPv6",
+            { host: ipv6At(view, 16), port: view.getUint16(48) },
+            { host: ipv6At(view, 32), port: view.getUint16(50) }
+          ]
+        : ["unix", { host: unixPathAt(bytes, 16), port: 0 }, { host: unixPathAt(bytes, 124), port: 0 }]
   return {
     _tag: "Header",
-    header: {
-      version: 2,
-      command: "proxy",
-      family: "unix",
-      transport,
-      source: { host: unixPathAt(bytes, 16), port: 0 },
-      destination: { host: unixPathAt(bytes, 124), port: 0 },
-      tlvs
-    },
+    header: { version: 2, command: "proxy", family, transport, source, destination, tlvs },
     consumed: total
   }
 }

@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as WebSocket from "../WebSocket.js"
 import { WebSocketClosedError, WebSocketError, type WebSocketErrorReason } from "../WebSocketError.js"
 import type * as Deflate from "./deflate.js"
 import * as Frame from "./frame.js"
@@ -42,16 +43,8 @@ export interface Request {
   readonly headers: ReadonlyMap<string, string>
 }
 
-/** The public shape (see `WebSocket.WebSocket`). @internal */
-export interface WebSocketConnection extends Connection.Connection {
-  readonly transport: "websocket"
-  readonly role: "client" | "server"
-  readonly protocol: string | undefined
-  readonly extensions: string
-  readonly request: Request
-  readonly tcp: TCPConnection.TCPConnection
-  readonly ping: (payload?: Uint8Array | string) => Effect.Effect<void, Connection.SendError>
-  readonly closeWith: (code: number, reason?: string) => Effect.Effect<void>
+/** The public `WebSocket.WebSocket`, with the state only this package reads. @internal */
+export interface WebSocketConnection extends WebSocket.WebSocket {
   readonly [StateId]: State
 }
 

@@ -10,6 +10,7 @@
  * @internal
  */
 import * as zlib from "node:zlib"
+import type * as WebSocket from "../WebSocket.js"
 
 /** Negotiated parameters, from this endpoint's point of view. @internal */
 export interface Params {
@@ -21,21 +22,8 @@ export interface Params {
   readonly localMaxWindowBits: number
 }
 
-/** Options a user gives for permessage-deflate. @internal */
-export interface Options {
-  /** Ask the server (as a client) or agree (as a server) to reset the server's compressor per message. */
-  readonly serverNoContextTakeover?: boolean | undefined
-  /** Ask for (or, on a server, require) the client's compressor to be reset per message. */
-  readonly clientNoContextTakeover?: boolean | undefined
-  /** Largest window the server's compressor may use (9..15). */
-  readonly serverMaxWindowBits?: number | undefined
-  /** Largest window the client's compressor may use (9..15). */
-  readonly clientMaxWindowBits?: number | undefined
-  /** Messages shorter than this are sent uncompressed (default 64 bytes). */
-  readonly threshold?: number | undefined
-  /** zlib compression level (default 1: the cheapest that still compresses text well). */
-  readonly level?: number | undefined
-}
+/** Options a user gives for permessage-deflate: the public `WebSocket.DeflateOptions`. @internal */
+export type Options = WebSocket.DeflateOptions
 
 type Offer = Map<string, string | true>
 
