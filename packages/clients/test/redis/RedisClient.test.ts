@@ -367,6 +367,40 @@ describe("RedisClient connection loss", () => {
       })
     )
 
+    it.effect("a command its caller gave up on while disconnected is never written (timeout, interruption)", () =>
+      Effect.gen(function* () {
+        const server = yield* RedisServer.RedisServer
+        const redis = yield* client({
+          commandTimeout: "100 millis",
+          reconnect: { baseDelay: "10 millis", maxDelay: "50 millis" }
+        })
+        yield* server.stop
+        // Until the client has noticed the loss an INCR may still be written (and fail ConnectionLost, the
+        // dead server never runs it); once one times out, the client is disconnected and queues.
+        let timedOut = false
+        for (let i = 0; i < 100 && !timedOut; i++) {
+          const error = failureOf(yield* Effect.exit(redis.incr("abandoned:n")))
+          assert.oneOf(error?._tag, ["RedisTimeoutError", "RedisConnectionError"])
+          timedOut = error?._tag === "RedisTimeoutError"
+        }
+        assert.isTrue(timedOut)
+        // An interruption while queued: the caller leaves, the command must go with it.
+        const interrupted = yield* Effect.forkChild(redis.incr("abandoned:n"), { startImmediately: true })
+        yield* Fiber.interrupt(interrupted)
+        // A pipeline that times out while queued is withdrawn whole.
+        const batch = failureOf(
+          yield* Effect.exit(redis.pipeline([Commands.incr("abandoned:n"), Commands.incr("abandoned:n")]))
+        )
+        assert.strictEqual(batch?._tag, "RedisTimeoutError")
+        yield* server.start
+        // The server restarted empty: any INCR written after the reconnection would have created the key.
+        const after = yield* redis
+          .get("abandoned:n")
+          .pipe(Effect.retry({ while: (e) => e._tag === "RedisTimeoutError", times: 100 }))
+        assert.strictEqual(after, null)
+      })
+    )
+
     it.effect("the queue of commands waiting for a connection is bounded", () =>
       Effect.gen(function* () {
         const server = yield* RedisServer.RedisServer

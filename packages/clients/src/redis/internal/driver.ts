@@ -6,6 +6,10 @@
  * Guarantees:
  * - a command is written at most once: commands in flight when the connection dies fail with
  *   `ConnectionLost`; commands not yet written wait for the next connection (bounded queue);
+ * - a command whose caller left before it was written (a `RedisTimeoutError`, an interruption) is taken out
+ *   of the queue and never written: a retry by the caller then runs it once, not twice;
+ * - connecting and the handshake (HELLO, AUTH, SELECT) share one deadline, `connectTimeout`: a server that
+ *   accepts and never answers fails the attempt, and the reconnection loop tries again;
  * - bad bytes from the server fail the commands in flight with a `RedisProtocolError` and reset the
  *   connection.
  */
@@ -142,6 +146,8 @@ export class Driver {
   connections = 0
   private outbox: Array<Pending> = []
   private readonly inflight = new Deque<Pending>()
+  /** What the current connection attempt waits for (named in the error when `connectTimeout` elapses). */
+  private step = "connect"
   private ready = false
   private closed = false
   private writerWaiter: ((effect: Effect.Effect<void>) => void) | undefined
@@ -157,7 +163,10 @@ export class Driver {
   /** Run one command. */
   execute<A>(command: RedisCommand.RedisCommand<A>): Effect.Effect<A, RedisError> {
     const run = Effect.callback<A, RedisError>((resume) => {
-      this.enqueue(new Single(command, resume))
+      const entry = new Single(command, resume)
+      this.enqueue(entry)
+      // the caller left (timeout, interruption): if the command is still queued, it is never written
+      return Effect.sync(() => this.withdraw(entry))
     })
     return this.options.commandTimeout === undefined ? run : this.withTimeout(run, command)
   }
@@ -171,6 +180,8 @@ export class Driver {
       const group = new BatchGroup(commands.length, resume)
       const entries = commands.map((command, i) => new Batch(command, i, group))
       this.enqueueAll(entries)
+      // a batch is written whole or not at all (the writer takes the outbox in one step)
+      return Effect.sync(() => this.withdrawAll(entries))
     })
     return this.options.commandTimeout === undefined ? run : this.withTimeout(run, commands[0] ?? RedisCommand.raw([]))
   }
@@ -248,6 +259,19 @@ export class Driver {
     }
     for (const entry of entries) this.outbox.push(entry)
     this.wakeWriter()
+  }
+
+  /** Take a command its caller gave up on out of the queue, if it has not been written yet. */
+  private withdraw(entry: Pending): void {
+    const index = this.outbox.indexOf(entry)
+    if (index >= 0) this.outbox.splice(index, 1)
+  }
+
+  private withdrawAll(entries: ReadonlyArray<Pending>): void {
+    const first = entries[0]
+    if (first === undefined || !this.outbox.includes(first)) return
+    const gone = new Set(entries)
+    this.outbox = this.outbox.filter((entry) => !gone.has(entry))
   }
 
   private failQueueFull(entry: Pending): boolean {
@@ -392,6 +416,7 @@ export class Driver {
         Deferred.doneUnsafe(deferred, effect)
       })
       self.inflight.push(entry)
+      self.step = RedisCommand.nameOf(args)
       const payload = entry.payload
       yield* writer
         .writeAll(typeof payload === "string" ? [payload] : toNonEmpty(payload))
@@ -448,39 +473,56 @@ export class Driver {
     return Effect.scoped(
       Effect.gen(function* () {
         const net = yield* Network.Network
-        const socket = yield* net.connect({
-          host: o.host,
-          port: o.port,
-          timeout: o.connectTimeout,
-          tls: o.tls
-        })
-        const reader = yield* socket.reader.pipe(
-          Effect.mapError(
-            (cause) => new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause })
+        self.step = "connect"
+        const attempt = Effect.gen(function* () {
+          const socket = yield* net.connect({
+            host: o.host,
+            port: o.port,
+            timeout: o.connectTimeout,
+            tls: o.tls
+          })
+          const reader = yield* socket.reader.pipe(
+            Effect.mapError(
+              (cause) => new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause })
+            )
           )
-        )
-        const writer = yield* socket.writer
-        const parser = new Resp.Parser(o.limits)
-        const readerFiber = yield* Effect.forkScoped(
-          self
-            .readLoop(reader, parser)
-            .pipe(
-              Effect.mapError((cause) =>
-                cause._tag === "RedisProtocolError"
-                  ? cause
-                  : new RedisConnectionError({ reason: "ConnectionLost", address: self.address, cause })
-              )
+          const writer = yield* socket.writer
+          const parser = new Resp.Parser(o.limits)
+          const readerFiber = yield* Effect.forkScoped(
+            self
+              .readLoop(reader, parser)
+              .pipe(
+                Effect.mapError((cause) =>
+                  cause._tag === "RedisProtocolError"
+                    ? cause
+                    : new RedisConnectionError({ reason: "ConnectionLost", address: self.address, cause })
+                )
+              ),
+            { startImmediately: true }
+          )
+          yield* self.handshake(writer).pipe(
+            Effect.mapError((error) =>
+              error._tag === "RedisConnectionError" && error.reason === "ConnectionLost"
+                ? new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause: error.cause })
+                : error
             ),
-          { startImmediately: true }
-        )
-        yield* self.handshake(writer).pipe(
-          Effect.mapError((error) =>
-            error._tag === "RedisConnectionError" && error.reason === "ConnectionLost"
-              ? new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause: error.cause })
-              : error
-          ),
-          Effect.raceFirst(Fiber.join(readerFiber))
-        )
+            Effect.raceFirst(Fiber.join(readerFiber))
+          )
+          return { writer, readerFiber }
+        })
+        // One deadline for the TCP (and TLS) connection and the handshake: a server that accepts and never
+        // answers HELLO would otherwise hold the attempt (and every reconnection) for good.
+        const { writer, readerFiber } = yield* Effect.timeoutOrElse(attempt, {
+          duration: o.connectTimeout,
+          orElse: () =>
+            Effect.fail(
+              new RedisConnectionError({
+                reason: "ConnectFailed",
+                address: self.address,
+                cause: new RedisTimeoutError({ command: self.step, timeout: o.connectTimeout })
+              })
+            )
+        })
         self.socketWriter = writer
         self.ready = true
         self.connections++
