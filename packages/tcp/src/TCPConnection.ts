@@ -88,6 +88,12 @@ export interface TCPConnection extends Connection.Connection {
   readonly input: Connection.ByteInput
   /** `send` with options (priority). */
   readonly sendWith: (data: Uint8Array | string, options?: SendOptions) => Effect.Effect<void, Connection.SendError>
+  /**
+   * Write queued output now instead of at the end of the tick, and wait until the socket took it (or the
+   * write failed: the next `send` reports it). For clients that coalesce requests themselves (a pipelining
+   * driver writes each batch once) and want it on the wire without the deferral.
+   */
+  readonly flush: Effect.Effect<void>
   /** Flush queued output, then shut the write side (TCP half-close); receiving goes on. Idempotent. */
   readonly halfClose: Effect.Effect<void>
   /** Close at once, discarding unsent output. Idempotent. */
@@ -508,6 +514,7 @@ export const make: (options: MakeOptions) => Effect.Effect<TCPConnection, Socket
       input: { _tag: "ByteInput", buffer: input.buffer, fill },
       send,
       sendWith,
+      flush,
       close,
       halfClose,
       abort,

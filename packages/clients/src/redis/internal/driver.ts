@@ -13,7 +13,8 @@
  * - bad bytes from the server fail the commands in flight with a `RedisProtocolError` and reset the
  *   connection.
  */
-import { Network } from "@diesel/core"
+import type { Connection, Network } from "@diesel/core"
+import { TCPClient, type TCPConnection } from "@diesel/tcp"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,7 +22,6 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
-import type * as Socket from "effect/socket/Socket"
 import * as RedisCommand from "../RedisCommand.js"
 import {
   RedisConnectionError,
@@ -189,17 +189,13 @@ export class Driver {
   /** Send without expecting a reply in the FIFO (SUBSCRIBE and friends: their answers are pushes). */
   sendNoReply(args: ReadonlyArray<Resp.Arg>): Effect.Effect<void, RedisError> {
     return Effect.suspend(() => {
-      if (!this.ready || this.socketWriter === undefined) {
+      const connection = this.connection
+      if (!this.ready || connection === undefined) {
         return Effect.fail(new RedisConnectionError({ reason: "ConnectionLost", address: this.address }))
       }
-      const payload = Resp.encode(args)
-      return this.socketWriter
-        .writeAll(typeof payload === "string" ? [payload] : toNonEmpty(payload))
-        .pipe(
-          Effect.mapError(
-            (cause) => new RedisConnectionError({ reason: "ConnectionLost", address: this.address, cause })
-          )
-        )
+      return writePayload(connection, Resp.encode(args)).pipe(
+        Effect.mapError((cause) => new RedisConnectionError({ reason: "ConnectionLost", address: this.address, cause }))
+      )
     })
   }
 
@@ -289,7 +285,8 @@ export class Driver {
     }
   }
 
-  private socketWriter: Socket.Writer | undefined
+  /** The live connection, while `ready`. */
+  private connection: TCPConnection.TCPConnection | undefined
 
   /** Wait until the outbox has something and the connection is ready. */
   private readonly waitForWork = Effect.callback<void>((resume) => {
@@ -300,7 +297,7 @@ export class Driver {
     this.writerWaiter = resume
   })
 
-  private writeLoop(writer: Socket.Writer): Effect.Effect<never, Socket.SocketError> {
+  private writeLoop(connection: TCPConnection.TCPConnection): Effect.Effect<never, Connection.SendError> {
     const self = this
     return Effect.gen(function* () {
       while (true) {
@@ -329,23 +326,26 @@ export class Driver {
           }
         }
         if (text.length > 0) chunks.push(text)
-        const first = chunks[0]
-        if (first === undefined) continue
-        yield* chunks.length === 1 ? writer.write(first) : writer.writeAll(toNonEmpty(chunks))
+        for (const chunk of chunks) yield* connection.send(chunk)
+        // the batch is complete: on the wire now (one write), not after TCPConnection's end-of-tick deferral
+        yield* connection.flush
       }
     })
   }
 
   private readLoop(
-    reader: Socket.Reader,
+    input: Connection.ByteInput,
     parser: Resp.Parser
-  ): Effect.Effect<never, Socket.SocketError | RedisProtocolError> {
+  ): Effect.Effect<never, Connection.InputEnded | RedisProtocolError> {
     const self = this
     return Effect.gen(function* () {
       while (true) {
-        const chunks = yield* reader.pull
-        for (const chunk of chunks) {
-          parser.feed(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
+        yield* input.fill
+        // hand the parser the chunks as they arrived (views, no copy): it joins only what a reply needs
+        let chunk = input.buffer.takeAny(Number.MAX_SAFE_INTEGER)
+        while (chunk !== undefined) {
+          parser.feed(chunk)
+          chunk = input.buffer.takeAny(Number.MAX_SAFE_INTEGER)
         }
         const error = self.dispatch(parser)
         if (error !== undefined) return yield* Effect.fail(error)
@@ -406,7 +406,7 @@ export class Driver {
 
   /** Write a handshake command directly (bypassing the outbox) and wait for its reply. */
   private handshakeCommand(
-    writer: Socket.Writer,
+    connection: TCPConnection.TCPConnection,
     args: ReadonlyArray<Resp.Arg>
   ): Effect.Effect<Resp.RespValue, RedisError> {
     const self = this
@@ -417,19 +417,14 @@ export class Driver {
       })
       self.inflight.push(entry)
       self.step = RedisCommand.nameOf(args)
-      const payload = entry.payload
-      yield* writer
-        .writeAll(typeof payload === "string" ? [payload] : toNonEmpty(payload))
-        .pipe(
-          Effect.mapError(
-            (cause) => new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause })
-          )
-        )
+      yield* writePayload(connection, entry.payload).pipe(
+        Effect.mapError((cause) => new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause }))
+      )
       return yield* Deferred.await(deferred)
     })
   }
 
-  private handshake(writer: Socket.Writer): Effect.Effect<void, RedisError> {
+  private handshake(connection: TCPConnection.TCPConnection): Effect.Effect<void, RedisError> {
     const self = this
     const o = this.options
     return Effect.gen(function* () {
@@ -439,7 +434,7 @@ export class Driver {
         const hello: Array<Resp.Arg> = ["HELLO", "3"]
         if (o.password !== undefined) hello.push("AUTH", o.username ?? "default", o.password)
         if (o.clientName !== undefined) hello.push("SETNAME", o.clientName)
-        const result = yield* Effect.result(self.handshakeCommand(writer, hello))
+        const result = yield* Effect.result(self.handshakeCommand(connection, hello))
         if (result._tag === "Success") {
           self.protocol = 3
           authenticated = true
@@ -455,11 +450,11 @@ export class Driver {
         if (o.password !== undefined) {
           const args: Array<Resp.Arg> =
             o.username === undefined ? ["AUTH", o.password] : ["AUTH", o.username, o.password]
-          yield* self.handshakeCommand(writer, args)
+          yield* self.handshakeCommand(connection, args)
         }
-        if (o.clientName !== undefined) yield* self.handshakeCommand(writer, ["CLIENT", "SETNAME", o.clientName])
+        if (o.clientName !== undefined) yield* self.handshakeCommand(connection, ["CLIENT", "SETNAME", o.clientName])
       }
-      if (o.database !== 0) yield* self.handshakeCommand(writer, ["SELECT", o.database])
+      if (o.database !== 0) yield* self.handshakeCommand(connection, ["SELECT", o.database])
     })
   }
 
@@ -472,25 +467,25 @@ export class Driver {
     const o = this.options
     return Effect.scoped(
       Effect.gen(function* () {
-        const net = yield* Network.Network
         self.step = "connect"
         const attempt = Effect.gen(function* () {
-          const socket = yield* net.connect({
+          // TCPClient: names resolve through the Network seam (diesel's resolver when one is provided, the
+          // simulation's hosts), each address is tried in turn, and TLS verifies the name
+          const connection = yield* TCPClient.connect({
             host: o.host,
             port: o.port,
             timeout: o.connectTimeout,
-            tls: o.tls
-          })
-          const reader = yield* socket.reader.pipe(
+            tls: o.tls,
+            name: "redis"
+          }).pipe(
             Effect.mapError(
               (cause) => new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause })
             )
           )
-          const writer = yield* socket.writer
           const parser = new Resp.Parser(o.limits)
           const readerFiber = yield* Effect.forkScoped(
             self
-              .readLoop(reader, parser)
+              .readLoop(connection.input, parser)
               .pipe(
                 Effect.mapError((cause) =>
                   cause._tag === "RedisProtocolError"
@@ -500,7 +495,7 @@ export class Driver {
               ),
             { startImmediately: true }
           )
-          yield* self.handshake(writer).pipe(
+          yield* self.handshake(connection).pipe(
             Effect.mapError((error) =>
               error._tag === "RedisConnectionError" && error.reason === "ConnectionLost"
                 ? new RedisConnectionError({ reason: "ConnectFailed", address: self.address, cause: error.cause })
@@ -508,11 +503,11 @@ export class Driver {
             ),
             Effect.raceFirst(Fiber.join(readerFiber))
           )
-          return { writer, readerFiber }
+          return { connection, readerFiber }
         })
         // One deadline for the TCP (and TLS) connection and the handshake: a server that accepts and never
         // answers HELLO would otherwise hold the attempt (and every reconnection) for good.
-        const { writer, readerFiber } = yield* Effect.timeoutOrElse(attempt, {
+        const { connection, readerFiber } = yield* Effect.timeoutOrElse(attempt, {
           duration: o.connectTimeout,
           orElse: () =>
             Effect.fail(
@@ -523,7 +518,7 @@ export class Driver {
               })
             )
         })
-        self.socketWriter = writer
+        self.connection = connection
         self.ready = true
         self.connections++
         if (self.onConnect !== undefined) yield* self.onConnect(self)
@@ -531,7 +526,7 @@ export class Driver {
         return yield* Effect.raceFirst(
           Fiber.join(readerFiber),
           self
-            .writeLoop(writer)
+            .writeLoop(connection)
             .pipe(
               Effect.mapError(
                 (cause) => new RedisConnectionError({ reason: "ConnectionLost", address: self.address, cause })
@@ -543,7 +538,7 @@ export class Driver {
       Effect.onExit(() =>
         Effect.sync(() => {
           self.ready = false
-          self.socketWriter = undefined
+          self.connection = undefined
           self.writerWaiter = undefined
         })
       )
@@ -596,11 +591,17 @@ export class Driver {
   }
 }
 
-const toNonEmpty = <A>(items: ReadonlyArray<A>): readonly [A, ...Array<A>] => {
-  const [first, ...rest] = items
-  if (first === undefined) throw new Error("empty batch")
-  return [first, ...rest]
-}
+/** Send one encoded command and put it on the wire. */
+const writePayload = (
+  connection: TCPConnection.TCPConnection,
+  payload: string | ReadonlyArray<string | Uint8Array>
+): Effect.Effect<void, Connection.SendError> =>
+  typeof payload === "string"
+    ? Effect.andThen(connection.send(payload), connection.flush)
+    : Effect.andThen(
+        Effect.forEach(payload, (part) => connection.send(part), { discard: true }),
+        connection.flush
+      )
 
 /**
  * Start a driver in the current scope and wait for its first connection.
